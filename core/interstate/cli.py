@@ -1,0 +1,1 @@
+"""The `interstate` command line."""

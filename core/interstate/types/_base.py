@@ -1,0 +1,71 @@
+"""Conventions shared by every wire type.
+
+* Every model allows unknown fields and keeps them, so a payload round-trips unchanged:
+  ``Model.model_validate(payload).to_wire() == payload``.
+* Unions discriminated by ``type`` (content, steps, tools, deltas, annotations, ...) or by
+  ``event_type`` (SSE events) are *open*: an unknown tag parses into the union's ``Unknown*``
+  model, which keeps the raw fields, instead of failing.
+* Enum-valued fields are plain strings (the API treats them as open enums).
+* ``to_wire()`` emits only the fields that were set (plus the discriminator), so nothing the
+  sender did not say is invented on the way back out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, model_validator
+
+_UNKNOWN_TAG = "__unknown__"
+
+
+class WireModel(BaseModel):
+    """Base of all wire types: extra fields kept, serialised as the JSON the API uses."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+    #: Names of fields that are always emitted even when defaulted (discriminators).
+    __always_emit__: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _mark_discriminators_set(self) -> "WireModel":
+        for name in self.__always_emit__:
+            if getattr(self, name, None) is not None:
+                self.model_fields_set.add(name)
+        return self
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict for this object, exactly as it goes on the wire."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class TypedModel(WireModel):
+    """A union member discriminated by its ``type`` field."""
+
+    __always_emit__ = ("type",)
+
+
+def _tag_of(variant: type[BaseModel], key: str) -> str:
+    field = variant.model_fields[key]
+    if not isinstance(field.default, str):
+        raise TypeError(f"{variant.__name__}.{key} needs a string default to act as a tag")
+    return field.default
+
+
+def open_union(*variants: type[BaseModel], unknown: type[BaseModel], key: str = "type") -> Any:
+    """An ``Annotated`` union over ``variants`` discriminated by ``key``.
+
+    Values whose tag matches no variant are parsed as ``unknown`` (which must accept any
+    fields), so new API types survive a round trip through an older client.
+    """
+    tags = {_tag_of(v, key): v for v in variants}
+
+    def discriminate(value: Any) -> str:
+        tag = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+        if isinstance(value, BaseModel) and not isinstance(value, tuple(tags.values())):
+            return _UNKNOWN_TAG
+        return tag if tag in tags else _UNKNOWN_TAG
+
+    members = tuple(Annotated[v, Tag(t)] for t, v in tags.items())
+    members += (Annotated[unknown, Tag(_UNKNOWN_TAG)],)
+    return Annotated[Union[members], Discriminator(discriminate)]  # type: ignore[valid-type]
