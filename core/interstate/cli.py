@@ -1,1 +1,137 @@
-"""The `interstate` command line."""
+"""The ``interstate`` command line: ``interstate serve`` runs the server over HTTP."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    help="interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def interstate() -> None:
+    """interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen."""
+
+
+def default_db() -> str:
+    """``$INTERSTATE_HOME/interstate.db`` (default ``~/.interstate/interstate.db``)."""
+    home = os.environ.get("INTERSTATE_HOME") or "~/.interstate"
+    return str(Path(home).expanduser() / "interstate.db")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", envvar="INTERSTATE_HOST", help="Address to listen on."),
+    port: int = typer.Option(8080, envvar="INTERSTATE_PORT", help="TCP port to listen on."),
+    db: str = typer.Option(
+        None, envvar="INTERSTATE_DB",
+        help="SQLite database file (created if missing). Default: $INTERSTATE_HOME/interstate.db.",
+    ),
+    provider: Optional[str] = typer.Option(
+        None, envvar="INTERSTATE_PROVIDER",
+        help="Model provider for every model: scripted (offline, deterministic), openai "
+        "(any OpenAI-compatible endpoint) or gemini (Google, mirror mode). Models named "
+        "scripted* always use the scripted model.",
+    ),
+    script: Optional[Path] = typer.Option(
+        None, envvar="INTERSTATE_SCRIPT",
+        help="JSON script for the scripted model (rules; see interstate.server.providers.scripted).",
+    ),
+    openai_base_url: Optional[str] = typer.Option(
+        None, envvar="OPENAI_BASE_URL",
+        help="Base URL of the OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.",
+    ),
+    openai_api_key: Optional[str] = typer.Option(
+        None, envvar="OPENAI_API_KEY", help="API key for the OpenAI-compatible endpoint."
+    ),
+    gemini_api_key: Optional[str] = typer.Option(
+        None, envvar="GEMINI_API_KEY", help="Gemini API key for --provider gemini."
+    ),
+    gemini_base_url: Optional[str] = typer.Option(
+        None, envvar="INTERSTATE_GEMINI_BASE_URL",
+        help="Upstream Interactions endpoint for --provider gemini (default: Google's).",
+    ),
+    api_key: Optional[List[str]] = typer.Option(
+        None, "--api-key", envvar="INTERSTATE_API_KEYS",
+        help="An accepted API key, KEY or KEY:TENANT (repeat, or comma-separate in the env var). "
+        "Each tenant sees only its own interactions.",
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Accept requests without an API key (loopback addresses only)."
+    ),
+    max_body_bytes: int = typer.Option(
+        32 * 1024 * 1024, envvar="INTERSTATE_MAX_BODY_BYTES", help="Largest request body accepted."
+    ),
+    lease_seconds: float = typer.Option(
+        15.0, envvar="INTERSTATE_LEASE_SECONDS",
+        help="How long a running turn's lease lasts without renewal before another worker takes "
+        "it over (turns of a dead process on this host are taken over at once).",
+    ),
+    max_concurrency: int = typer.Option(
+        16, envvar="INTERSTATE_MAX_CONCURRENCY", help="Background turns run at once."
+    ),
+    log_level: str = typer.Option("info", envvar="INTERSTATE_LOG_LEVEL", help="uvicorn log level."),
+) -> None:
+    """Run the interstate server: the Interactions API over HTTP on a database you own."""
+    import uvicorn
+
+    from interstate.server.app import create_app
+    from interstate.server.auth import Auth
+    from interstate.server.providers import ProviderConfig, build_registry
+    from interstate.server.service import InteractionService
+
+    if no_auth and api_key:
+        raise typer.BadParameter("Use either --api-key or --no-auth, not both")
+    if no_auth and not _is_loopback(host):
+        raise typer.BadParameter("--no-auth is only allowed on a loopback address (127.0.0.1)")
+    if not no_auth and not api_key:
+        raise typer.BadParameter(
+            "No API keys: pass --api-key KEY[:TENANT] (or INTERSTATE_API_KEYS), or --no-auth "
+            "for local use on a loopback address"
+        )
+    try:
+        auth = Auth.disabled() if no_auth else Auth.from_specs(list(api_key or []))
+        registry = build_registry(
+            ProviderConfig(
+                default=provider,
+                script=str(script) if script else None,
+                openai_base_url=openai_base_url,
+                openai_api_key=openai_api_key,
+                gemini_api_key=gemini_api_key,
+                gemini_base_url=gemini_base_url,
+            )
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    path = db or default_db()
+    url = path if path.startswith("sqlite:") else f"sqlite:///{path}"
+
+    async def open_service() -> InteractionService:
+        return await InteractionService.open(
+            url, registry, lease_seconds=lease_seconds, max_concurrency=max_concurrency
+        )
+
+    application = create_app(open_service=open_service, auth=auth, max_body_bytes=max_body_bytes)
+    typer.echo(f"interstate serving {path} on http://{host}:{port}", err=True)
+    uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+def main() -> None:
+    app()

@@ -14,15 +14,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, PlainSerializer, Tag, model_validator
 
 _UNKNOWN_TAG = "__unknown__"
 
+#: A protobuf int64: sent as a decimal string (proto3 JSON, as the SDK sends it); a JSON number
+#: or a numeric string is accepted.
+Int64 = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
+
 
 class WireModel(BaseModel):
-    """Base of all wire types: extra fields kept, serialised as the JSON the API uses."""
+    """Base of all wire types: extra fields kept, serialised as the JSON the API uses.
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+    Validators are built on first use (``defer_build``) so that importing the package is cheap.
+    """
+
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, protected_namespaces=(), defer_build=True
+    )
 
     #: Names of fields that are always emitted even when defaulted (discriminators).
     __always_emit__: tuple[str, ...] = ()
@@ -45,11 +54,26 @@ class TypedModel(WireModel):
     __always_emit__ = ("type",)
 
 
+class UnknownVariant(WireModel):
+    """Base of the ``Unknown*`` members of open unions discriminated by ``type``.
+
+    Declares only the tag (optional, since a payload may lack it) and keeps every other field
+    as an extra, so ``to_wire()`` returns the payload exactly as received.
+    """
+
+    type: str | None = None
+
+
 def _tag_of(variant: type[BaseModel], key: str) -> str:
     field = variant.model_fields[key]
     if not isinstance(field.default, str):
         raise TypeError(f"{variant.__name__}.{key} needs a string default to act as a tag")
     return field.default
+
+
+def variant_tags(*variants: type[BaseModel], key: str = "type") -> frozenset[str]:
+    """The tags of ``variants``, e.g. to tell a step payload from a content payload."""
+    return frozenset(_tag_of(v, key) for v in variants)
 
 
 def open_union(*variants: type[BaseModel], unknown: type[BaseModel], key: str = "type") -> Any:

@@ -1,0 +1,243 @@
+"""Flavour-neutral client configuration: targets, URLs, headers, timeouts."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from interstate.errors import ExtensionNotSupportedError
+
+__all__ = [
+    "NOT_GIVEN",
+    "NotGiven",
+    "TimeoutArg",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "GOOGLE_BASE_URL",
+    "EMBEDDED_BASE_URL",
+    "IDEMPOTENCY_HEADER",
+    "TargetKind",
+    "Target",
+    "resolve_target",
+    "resolve_api_key",
+    "load_embedded_transport",
+    "BaseClient",
+]
+
+GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
+_GOOGLE_HOST = "generativelanguage.googleapis.com"
+#: Base URL used with the in-process transport; the host is never resolved.
+EMBEDDED_BASE_URL = "http://interstate.embedded"
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_MAX_RETRIES = 4
+#: Sent on every create; an interstate server deduplicates creates by it, Google ignores it.
+IDEMPOTENCY_HEADER = "x-interstate-idempotency-key"
+_DEFAULT_DB = "~/.interstate/interstate.db"
+_EMBEDDED_SCHEMES = ("sqlite", "memory", "postgresql", "postgres")
+
+
+class NotGiven:
+    """Sentinel for "argument not passed" where ``None`` has a meaning (``timeout=None``)."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_GIVEN = NotGiven()
+TimeoutArg = float | httpx.Timeout | None
+
+
+TargetKind = Literal["embedded", "http", "google"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a client sends its requests. ``url`` is what the user asked for."""
+
+    kind: TargetKind
+    url: str
+    base_url: str
+
+
+def _is_google(base_url: str) -> bool:
+    return urlsplit(base_url).hostname == _GOOGLE_HOST
+
+
+def resolve_target(url: str | None) -> Target:
+    """Pick a target from a URL, or from ``$INTERSTATE_URL``, or the default embedded database.
+
+    * ``google`` or ``https://generativelanguage.googleapis.com`` → Google's endpoint;
+    * ``http://...`` / ``https://...`` → an interstate server (``interstate serve``);
+    * ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite://:memory:``,
+      ``memory://`` (and ``postgresql://...``) → the embedded server, in process;
+    * nothing → ``sqlite:///`` + ``~/.interstate/interstate.db``.
+    """
+    if url is None:
+        url = os.environ.get("INTERSTATE_URL") or (
+            "sqlite:///" + os.path.abspath(os.path.expanduser(_DEFAULT_DB))
+        )
+    url = url.strip()
+    if url.lower() == "google":
+        return Target("google", url, GOOGLE_BASE_URL)
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        base_url = url.rstrip("/")
+        return Target("google" if _is_google(base_url) else "http", url, base_url)
+    if scheme in _EMBEDDED_SCHEMES:
+        return Target("embedded", url, EMBEDDED_BASE_URL)
+    raise ValueError(
+        f"Cannot tell where to send requests from the URL {url!r}. Use 'sqlite:///path.db' "
+        "(embedded, in this process), 'memory://' (embedded, not persisted), "
+        "'http://host:port' (an interstate server started with `interstate serve`), or "
+        "'google' (Google's Interactions API)."
+    )
+
+
+def resolve_api_key(kind: TargetKind, api_key: str | None) -> str | None:
+    """The explicit key, else the environment: INTERSTATE_API_KEY, or for Google
+    GEMINI_API_KEY / GOOGLE_API_KEY."""
+    if api_key is not None:
+        return api_key
+    names = ("GEMINI_API_KEY", "GOOGLE_API_KEY") if kind == "google" else ("INTERSTATE_API_KEY",)
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+def load_embedded_transport(url: str, *, asynchronous: bool) -> Any:
+    """The in-process transport of the embedded server (imported only when asked for)."""
+    try:
+        from interstate.server.embedded import embedded_transport
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("interstate"):
+            raise
+        raise ImportError(
+            f"The embedded interstate server is not available ({exc}), so {url!r} cannot be "
+            "opened in process. Reinstall interstate, or run `interstate serve` and connect "
+            "with an http:// URL."
+        ) from exc
+    return embedded_transport(url, asynchronous=asynchronous)
+
+
+@functools.lru_cache(maxsize=1)
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"interstate/{version('interstate')}"
+    except PackageNotFoundError:
+        return "interstate/unknown"
+
+
+def to_timeout(value: TimeoutArg) -> httpx.Timeout:
+    return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
+
+
+def path_id(interaction_id: str) -> str:
+    """An interaction id made safe for use as one path segment."""
+    if not interaction_id:
+        raise ValueError("An interaction id is required (got an empty string).")
+    return quote(interaction_id, safe="")
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class BaseClient:
+    """What ``Client`` and ``AsyncClient`` share: configuration and request building.
+
+    Subclasses provide ``_http`` (an ``httpx.Client`` / ``httpx.AsyncClient``), the I/O loop
+    ``_request`` and ``_sleep``.
+    """
+
+    _http: httpx.Client | httpx.AsyncClient
+    #: Monotonic clock used by wait(); tests replace it together with ``_sleep``.
+    _clock = staticmethod(time.monotonic)
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        base_url: str | None,
+        api_version: str,
+        timeout: TimeoutArg | NotGiven,
+        max_retries: int,
+        headers: Mapping[str, str] | None,
+        owns_http: bool,
+        idempotent_create: bool | None,
+        target: TargetKind | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries}.")
+        self.base_url = (base_url or GOOGLE_BASE_URL).rstrip("/")
+        self.api_version = api_version.strip("/")
+        self.target: TargetKind = target or ("google" if _is_google(self.base_url) else "http")
+        self.idempotent_create = (
+            self.target != "google" if idempotent_create is None else idempotent_create
+        )
+        self.max_retries = max_retries
+        # Applied to every request, also through an injected client (whose own default, 5 s
+        # in httpx, is too short for model calls).
+        self.timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else to_timeout(timeout)
+        self._headers: dict[str, str] = {
+            "content-type": "application/json",
+            "user-agent": _user_agent(),
+        }
+        if api_key is not None:
+            self._headers["x-goog-api-key"] = api_key.strip()
+        self._headers.update(headers or {})
+        self._owns_http = owns_http
+
+    @property
+    def supports_extensions(self) -> bool:
+        """Whether interstate extensions (beyond Google's four operations) are available."""
+        return self.target != "google"
+
+    def _require_extensions(self, feature: str) -> None:
+        """Raise ``ExtensionNotSupportedError`` for ``feature`` on Google's endpoint."""
+        if not self.supports_extensions:
+            raise ExtensionNotSupportedError(feature)
+
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+        stream: bool = False,
+    ) -> httpx.Request:
+        """``{base_url}/{api_version}/{path}`` with default headers, then per-call headers."""
+        merged = {**self._headers, "accept": "text/event-stream" if stream else "application/json"}
+        merged.update(headers or {})
+        return self._http.build_request(
+            method,
+            f"{self.base_url}/{self.api_version}/{path.lstrip('/')}",
+            json=json,
+            params={k: _query_value(v) for k, v in (params or {}).items() if v is not None},
+            headers=merged,
+            timeout=self.timeout if isinstance(timeout, NotGiven) else to_timeout(timeout),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.target!r}, base_url={self.base_url!r})"
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

@@ -1,0 +1,278 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Literal, Mapping, overload
+
+import httpx
+
+from interstate.errors import APIConnectionError
+from interstate.types import Interaction
+
+from ._config import (
+    DEFAULT_MAX_RETRIES,
+    NOT_GIVEN,
+    BaseClient,
+    NotGiven,
+    TargetKind,
+    TimeoutArg,
+    load_embedded_transport,
+    resolve_api_key,
+    resolve_target,
+)
+from ._resources import (
+    Call,
+    CreateParams,
+    WaitSchedule,
+    cancel_call,
+    create_call,
+    delete_call,
+    get_call,
+)
+from ._retry import RetryAttempt
+from ._streaming import Stream
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Client", "Interactions"]
+
+
+class Client(BaseClient):
+    """Synchronous client for the Interactions API (Google's, or an interstate server).
+
+    ``Client(api_key)`` talks to Google; ``Client(base_url="http://127.0.0.1:8000")`` to an
+    interstate server; ``Client.from_url(...)`` picks the target from a URL, including the
+    embedded in-process server. ``http_client`` lets you bring an ``httpx.Client`` (transports,
+    proxies, instrumentation); an injected client is not closed by ``close()``.
+    """
+
+    _sleep = staticmethod(time.sleep)
+    _http: httpx.Client
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str = "v1",
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
+        idempotent_create: bool | None = None,
+        _target: TargetKind | None = None,
+        _transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            api_version=api_version,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            owns_http=http_client is None,
+            idempotent_create=idempotent_create,
+            target=_target,
+        )
+        self._http = http_client or httpx.Client(transport=_transport, timeout=self.timeout)
+        self.interactions = Interactions(self)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, api_key: str | None = None, **kwargs: Any) -> Client:
+        """A client for ``url``: ``sqlite:///file.db`` / ``memory://`` (embedded server, in
+        process), ``http(s)://host`` (an interstate server), or ``google``.
+
+        Defaults: ``$INTERSTATE_URL``, else ``sqlite:///~/.interstate/interstate.db``; the API
+        key from ``$INTERSTATE_API_KEY`` (Google: ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``).
+        Other keyword arguments go to the constructor.
+        """
+        target = resolve_target(url)
+        transport = None
+        if target.kind == "embedded":
+            transport = load_embedded_transport(target.url, asynchronous=False)
+        return cls(
+            resolve_api_key(target.kind, api_key),
+            base_url=target.base_url,
+            _target=target.kind,
+            _transport=transport,
+            **kwargs,
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        stream: bool = False,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> httpx.Response:
+        """Send ``method {base_url}/{api_version}/{path}`` with retries and error mapping.
+
+        Returns a 2xx/3xx response (unread and open when ``stream``; the caller closes it);
+        raises ``APIStatusError`` subclasses and ``APIConnectionError``. ``idempotent=False``
+        limits retries to failures where the server cannot have processed the request.
+        """
+        request = self._build_request(method, path, json=json, params=params, headers=headers,
+                                      timeout=timeout, stream=stream)
+        attempt = RetryAttempt(self.max_retries, idempotent=idempotent)
+        while True:
+            try:
+                response = self._http.send(request, stream=stream)
+                if response.status_code >= 400 and stream:
+                    response.read()
+            except httpx.TransportError as exc:
+                self._sleep(attempt.after_error(exc))
+                continue
+            if response.status_code < 400:
+                return response
+            self._sleep(attempt.after_status(response))
+
+    def close(self) -> None:
+        """Close the HTTP client, unless it was injected."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Interactions:
+    """``client.interactions``: create, get, cancel, delete and wait."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _send(self, call: Call) -> Any:
+        response = self._client._request(call.method, call.path, **call.request_kwargs())
+        if call.stream:
+            return Stream(self._client, response, call)
+        return call.finish(response)
+
+    @overload
+    def create(self, *, stream: Literal[True], **params: Unpack[CreateParams]) -> Stream: ...
+    @overload
+    def create(
+        self, *, stream: Literal[False] | None = None, **params: Unpack[CreateParams]
+    ) -> Interaction: ...
+    def create(
+        self, *, stream: bool | None = None, **params: Unpack[CreateParams]
+    ) -> Interaction | Stream:
+        """Create an interaction (``POST /{v}/interactions``).
+
+        Exactly one of ``model`` / ``agent`` is required. ``stream=True`` returns a ``Stream``
+        of events; otherwise the finished (or, with ``background=True``, running) Interaction.
+        Invalid combinations raise ``ValueError`` before anything is sent.
+        """
+        return self._send(create_call(params, stream=stream,
+                                      idempotent=self._client.idempotent_create))
+
+    @overload
+    def get(
+        self,
+        id: str,
+        *,
+        include_input: bool | None = None,
+        stream: Literal[False] = False,
+        last_event_id: None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> Interaction: ...
+    @overload
+    def get(
+        self,
+        id: str,
+        *,
+        include_input: bool | None = None,
+        stream: Literal[True],
+        last_event_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> Stream: ...
+    def get(
+        self,
+        id: str,
+        *,
+        include_input: bool | None = None,
+        stream: bool = False,
+        last_event_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> Interaction | Stream:
+        """Fetch an interaction; ``stream=True`` replays its events (after ``last_event_id``)."""
+        return self._send(get_call(id, include_input=include_input, stream=stream,
+                                   last_event_id=last_event_id, extra_headers=extra_headers,
+                                   extra_query=extra_query, timeout=timeout))
+
+    def cancel(
+        self,
+        id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> Interaction:
+        """Cancel a running background interaction; returns it (``status`` ``cancelled``)."""
+        return self._send(cancel_call(id, extra_headers=extra_headers, extra_query=extra_query,
+                                      timeout=timeout))
+
+    def delete(
+        self,
+        id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg | NotGiven = NOT_GIVEN,
+    ) -> None:
+        """Delete a stored interaction."""
+        self._send(delete_call(id, extra_headers=extra_headers, extra_query=extra_query,
+                               timeout=timeout))
+
+    def wait(
+        self,
+        id: str,
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        stream: bool = False,
+    ) -> Interaction:
+        """Block until the interaction settles (completed, failed, cancelled, requires_action,
+        ...) and return it.
+
+        Polls ``GET`` every ``poll_interval`` seconds, doubling up to ``max_poll_interval``.
+        ``stream=True`` follows the event stream instead (its read timeout is capped to the time
+        left; the deadline is checked as events arrive), then fetches the final state.
+        ``timeout`` is a deadline in seconds for the whole wait (None: no deadline); when it
+        passes, ``WaitTimeoutError`` is raised with the last state seen.
+        """
+        schedule = WaitSchedule(id, timeout=timeout, poll_interval=poll_interval,
+                                max_poll_interval=max_poll_interval, clock=self._client._clock)
+        if stream:
+            call = get_call(id, stream=True,
+                            timeout=schedule.stream_timeout(self._client.timeout))
+            call.resumable = False  # on a drop, fall back to polling, which keeps the deadline
+            try:
+                with self._send(call) as events:
+                    for _ in events:
+                        if schedule.remaining() == 0.0:
+                            break
+            except APIConnectionError:
+                pass
+        while True:
+            interaction = self.get(id)
+            delay = schedule.next_delay(interaction)
+            if delay is None:
+                return interaction
+            self._client._sleep(delay)

@@ -1,0 +1,53 @@
+"""API keys and tenants: every key belongs to a tenant, and tenants never see each other."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from interstate.server.errors import unauthenticated
+
+#: The tenant of every request when authentication is off (embedded mode, local use).
+LOCAL_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Auth:
+    #: API key → tenant. ``None`` means authentication is off.
+    keys: dict[str, str] | None
+
+    @classmethod
+    def disabled(cls) -> "Auth":
+        return cls(None)
+
+    @classmethod
+    def from_specs(cls, specs: list[str]) -> "Auth":
+        """``KEY`` (its own tenant) or ``KEY:TENANT`` entries, e.g. from ``--api-key``."""
+        keys: dict[str, str] = {}
+        for spec in specs:
+            for item in spec.split(","):
+                key, _, tenant = item.strip().partition(":")
+                if not key:
+                    raise ValueError(f"Empty API key in {spec!r}; use KEY or KEY:TENANT")
+                keys[key] = tenant or key
+        if not keys:
+            raise ValueError("No API keys given; pass --api-key KEY[:TENANT] or use --no-auth")
+        return cls(keys)
+
+    def tenant_for(self, request: Request) -> str:
+        if self.keys is None:
+            return LOCAL_TENANT
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if key is None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            key = token if scheme.lower() == "bearer" else None
+        if not key:
+            raise unauthenticated(
+                "Missing API key: send it in the x-goog-api-key header (genai.Client(api_key=...))"
+            )
+        for candidate, tenant in self.keys.items():
+            if hmac.compare_digest(candidate.encode(), key.strip().encode()):
+                return tenant
+        raise unauthenticated("API key not valid. Please pass a valid API key.")

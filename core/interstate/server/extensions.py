@@ -1,0 +1,383 @@
+"""interstate extensions: what Google's managed API has no call for.
+
+All of it lives under ``/{version}/interstate/`` and none of it changes a standard field. Our own
+additions to a response sit in one namespaced object, ``"interstate": {...}``.
+
+* ``POST   /{v}/interstate/record``                 store turns that happened elsewhere
+* ``GET    /{v}/interstate/interactions``            list/query by labels, metadata, status, tree
+* ``GET    /{v}/interstate/interactions/{id}/chain`` the whole chain, root first, in one call
+* ``PATCH  /{v}/interstate/interactions/{id}/metadata`` merge framework bookkeeping (RFC 7396)
+* ``GET    /{v}/interstate/export``                  whole conversation trees as JSON Lines
+* ``POST   /{v}/interstate/import``                  the same JSON Lines back in
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Callable
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from interstate.server.errors import already_exists, failed_precondition, invalid_argument, not_found
+from interstate.server.render import ECHOED_CONFIG, interaction_body
+from interstate.server.runner import UNFINISHED
+from interstate.server.service import InteractionService, new_interaction_id, validation_message
+from interstate.server.store.base import KIND_RECORD, InteractionRecord, ListQuery
+from interstate.types import InteractionStatus, Step, normalize_input, validate_labels
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+MAX_PAGE_SIZE = 1000
+EXPORT_FORMAT = "interstate.export.v1"
+_STEP_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Step])
+
+
+def extended_body(record: InteractionRecord, *, include_input: bool = True) -> dict[str, Any]:
+    """The Interaction resource plus interstate's namespaced block."""
+    body = interaction_body(record, include_input=include_input)
+    body["interstate"] = {
+        "kind": record.kind,
+        "root_interaction_id": record.root_id,
+        "depth": record.depth,
+        "metadata": record.metadata,
+    }
+    return body
+
+
+def _steps(value: Any, what: str) -> list[dict[str, Any]]:
+    try:
+        if what == "input":
+            return [step.to_wire() for step in normalize_input(value)]
+        return [step.to_wire() for step in _STEP_LIST.validate_python(value or [])]
+    except (ValidationError, ValueError) as exc:
+        raise invalid_argument(f"{what}: {validation_message(exc)}") from None
+
+
+class Extensions:
+    def __init__(self, service: InteractionService) -> None:
+        self.service = service
+        self.store = service.store
+
+    # -- record -------------------------------------------------------------------------
+    async def record(self, tenant: str, body: Any) -> dict[str, Any]:
+        """Record one turn (a JSON object) or several (``{"interactions": [...]}``) at once.
+
+        In a batch, a turn may name an earlier turn of the same batch as its parent. Recording is
+        idempotent for client-chosen ids: the same turn again returns the stored one.
+        """
+        if not isinstance(body, dict):
+            raise invalid_argument("The request body must be a JSON object")
+        items = body.get("interactions") if "interactions" in body else None
+        if items is not None and (not isinstance(items, list) or not items):
+            raise invalid_argument("interactions must be a non-empty list of turns")
+        pending: dict[str, InteractionRecord] = {}
+        records: list[InteractionRecord] = []
+        existing: list[InteractionRecord] = []
+        for item in items if items is not None else [body]:
+            record = await self._record_from(tenant, item, pending)
+            same = await self.store.get(tenant, record.id) if "id" in item else None
+            if same is not None:
+                if (same.input, same.steps, same.parent_id) != (record.input, record.steps, record.parent_id):
+                    raise already_exists(
+                        f"Interaction {record.id!r} already exists with different content; "
+                        "choose another id or omit id to get a generated one"
+                    )
+                existing.append(same)
+                pending[same.id] = same
+                continue
+            pending[record.id] = record
+            records.append(record)
+        try:
+            if records:
+                await self.store.insert_many(records)
+        except KeyError:
+            raise already_exists("An interaction id in this request is already taken") from None
+        bodies = [extended_body(r) for r in [*existing, *records]]
+        return {"interactions": bodies} if items is not None else bodies[0]
+
+    async def _record_from(
+        self, tenant: str, item: Any, pending: dict[str, InteractionRecord]
+    ) -> InteractionRecord:
+        if not isinstance(item, dict):
+            raise invalid_argument("Each recorded turn must be a JSON object")
+        status = item.get("status", InteractionStatus.COMPLETED)
+        if status in UNFINISHED or not isinstance(status, str):
+            raise invalid_argument(
+                f"A recorded turn has finished; status {status!r} is not allowed "
+                "(use completed, requires_action, failed, cancelled or incomplete)"
+            )
+        interaction_id = item.get("id") or new_interaction_id()
+        if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
+            raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
+        labels = item.get("labels") or {}
+        metadata = item.get("metadata") or {}
+        if not isinstance(labels, dict) or not isinstance(metadata, dict):
+            raise invalid_argument("labels and metadata must be JSON objects")
+        try:
+            validate_labels(labels)
+        except ValueError as exc:
+            raise invalid_argument(f"labels: {exc}") from None
+        parent_id = item.get("previous_interaction_id")
+        parent = pending.get(parent_id) if parent_id else None
+        if parent_id and parent is None:
+            parent = await self.store.get(tenant, parent_id)
+            if parent is None:
+                raise not_found(f"previous_interaction_id {parent_id!r} was not found")
+            if parent.status in UNFINISHED:
+                raise failed_precondition(f"previous_interaction_id {parent_id!r} is still running")
+        now = time.time()
+        return InteractionRecord(
+            id=interaction_id,
+            tenant=tenant,
+            kind=KIND_RECORD,
+            status=status,
+            created=now,
+            updated=now,
+            parent_id=parent.id if parent else None,
+            root_id=parent.root_id if parent else interaction_id,
+            depth=parent.depth + 1 if parent else 0,
+            model=item.get("model") or "interstate-record",
+            config={k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None},
+            input=_steps(item.get("input"), "input") if item.get("input") is not None else [],
+            steps=_steps(item.get("steps"), "steps"),
+            usage=item.get("usage"),
+            labels=labels,
+            metadata=metadata,
+        )
+
+    # -- queries ------------------------------------------------------------------------
+    async def list(self, tenant: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        def one(name: str) -> str | None:
+            values = params.get(name)
+            return values[-1] if values else None
+
+        query = ListQuery(
+            labels=dict(_pairs(params.get("label", []), "label", json_values=False)),
+            metadata=dict(_pairs(params.get("metadata", []), "metadata", json_values=True)),
+            status=one("status"),
+            parent_id=one("previous_interaction_id"),
+            root_id=one("root_interaction_id"),
+            leaves_only=one("leaves") == "true",
+            descending=(one("order") or "desc") == "desc",
+            limit=_page_size(one("page_size")),
+            after=_decode_token(one("page_token")),
+        )
+        records = await self.store.list(tenant, query)
+        include_input = one("include_input") == "true"
+        out: dict[str, Any] = {
+            "interactions": [extended_body(r, include_input=include_input) for r in records]
+        }
+        if len(records) == query.limit:
+            out["next_page_token"] = f"{records[-1].created!r}/{records[-1].id}"
+        return out
+
+    async def chain(self, tenant: str, interaction_id: str) -> dict[str, Any]:
+        await self.service.load(tenant, interaction_id)
+        chain = [r for r in await self.store.chain(tenant, interaction_id) if not r.deleted]
+        return {"interactions": [extended_body(r) for r in chain]}
+
+    async def merge_metadata(self, tenant: str, interaction_id: str, patch: Any) -> dict[str, Any]:
+        if not isinstance(patch, dict):
+            raise invalid_argument("The metadata patch must be a JSON object")
+        record = await self.store.merge_metadata(tenant, interaction_id, patch)
+        if record is None:
+            raise not_found(f"Interaction {interaction_id!r} was not found")
+        return extended_body(record)
+
+    # -- export / import ----------------------------------------------------------------
+    async def export(self, tenant: str, ids: list[str]) -> list[dict[str, Any]]:
+        """Every tree containing one of ``ids``, parents before children, as export lines."""
+        if not ids:
+            raise invalid_argument("Name at least one interaction: ?id=...")
+        lines: list[dict[str, Any]] = []
+        roots: list[str] = []
+        for interaction_id in ids:
+            root_id = (await self.service.load(tenant, interaction_id)).root_id
+            if root_id not in roots:
+                roots.append(root_id)
+        for root_id in roots:
+            root = await self.store.get(tenant, root_id)
+            tree = ([root] if root else []) + await self.store.descendants(tenant, root_id)
+            lines += [_export_line(r) for r in tree]
+        return lines
+
+    async def import_lines(self, tenant: str, text: str) -> dict[str, Any]:
+        records: list[InteractionRecord] = []
+        known: dict[str, InteractionRecord] = {}
+        skipped = 0
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                record = _import_record(tenant, item)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise invalid_argument(f"Import line {number} is not an export line: {exc}") from None
+            existing = await self.store.get(tenant, record.id)
+            if existing is not None:
+                if (existing.input, existing.steps) != (record.input, record.steps):
+                    raise already_exists(
+                        f"Import line {number}: interaction {record.id!r} exists with other content"
+                    )
+                skipped += 1
+                known[record.id] = existing
+                continue
+            parent = known.get(record.parent_id or "") or (
+                await self.store.get(tenant, record.parent_id) if record.parent_id else None
+            )
+            if record.parent_id and parent is None:
+                raise invalid_argument(
+                    f"Import line {number}: parent {record.parent_id!r} is neither earlier in "
+                    "the file nor stored; export whole trees (parents before children)"
+                )
+            if parent is not None:
+                record.root_id, record.depth = parent.root_id, parent.depth + 1
+            known[record.id] = record
+            records.append(record)
+        if records:
+            try:
+                await self.store.insert_many(records)
+            except KeyError:
+                raise already_exists("An imported id is taken by another tenant") from None
+        return {"imported": len(records), "skipped": skipped}
+
+
+def _export_line(record: InteractionRecord) -> dict[str, Any]:
+    return {
+        "format": EXPORT_FORMAT,
+        "interaction": interaction_body(record, include_input=True),
+        "interstate": {
+            "kind": record.kind,
+            "created": record.created,
+            "updated": record.updated,
+            "metadata": record.metadata,
+            "provider_state": record.provider_state,
+        },
+    }
+
+
+def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
+    if item.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"format must be {EXPORT_FORMAT!r}")
+    body, ext = item["interaction"], item["interstate"]
+    status = body["status"]
+    errors = body.get("errors")
+    if status in UNFINISHED:
+        status = InteractionStatus.FAILED
+        errors = [{"code": "ABORTED", "message": "Exported while still running"}]
+    return InteractionRecord(
+        id=body["id"],
+        tenant=tenant,
+        kind=ext["kind"],
+        status=status,
+        created=float(ext["created"]),
+        updated=float(ext["updated"]),
+        parent_id=body.get("previous_interaction_id"),
+        model=body.get("model"),
+        agent=body.get("agent"),
+        config={k: body[k] for k in ECHOED_CONFIG if body.get(k) is not None},
+        input=_steps(body.get("input") or [], "input") if body.get("input") else [],
+        steps=_steps(body.get("steps"), "steps"),
+        usage=body.get("usage"),
+        errors=errors,
+        labels=body.get("labels") or {},
+        metadata=ext.get("metadata") or {},
+        provider_state=ext.get("provider_state"),
+    )
+
+
+def _pairs(values: list[str], name: str, *, json_values: bool) -> list[tuple[str, Any]]:
+    pairs = []
+    for value in values:
+        key, sep, raw = value.partition(":")
+        if not sep or not key:
+            raise invalid_argument(f"{name} filters are KEY:VALUE, got {value!r}")
+        if json_values:
+            try:
+                pairs.append((key, json.loads(raw)))
+            except json.JSONDecodeError:
+                pairs.append((key, raw))  # a bare string
+        else:
+            pairs.append((key, raw))
+    return pairs
+
+
+def _page_size(value: str | None) -> int:
+    if value is None:
+        return 50
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise invalid_argument(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}")
+    return int(value)
+
+
+def _decode_token(token: str | None) -> tuple[float, str] | None:
+    if not token:
+        return None
+    created, _, interaction_id = token.partition("/")
+    try:
+        return float(created), interaction_id
+    except ValueError:
+        raise invalid_argument("page_token is not one this server returned") from None
+
+
+def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:
+    """Routes for the extensions, wrapped by the app's ``endpoint`` (version + auth checks)."""
+    from interstate.server.app import read_body, read_json
+
+    def ext(request: Request) -> Extensions:
+        return Extensions(request.app.state.service)
+
+    @endpoint
+    async def record(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Record turns that happened elsewhere, without calling a model."""
+        return JSONResponse(await ext(request).record(tenant, await read_json(request)))
+
+    @endpoint
+    async def list_interactions(request: Request, service: InteractionService, tenant: str) -> Response:
+        """List interactions by label, metadata, status, parent or root; newest first."""
+        params: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            params.setdefault(key, []).append(value)
+        return JSONResponse(await ext(request).list(tenant, params))
+
+    @endpoint
+    async def chain(request: Request, service: InteractionService, tenant: str) -> Response:
+        """The chain from its root to this interaction, in one call."""
+        return JSONResponse(await ext(request).chain(tenant, request.path_params["interaction_id"]))
+
+    @endpoint
+    async def metadata(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Merge-patch an interaction's interstate metadata (null removes a key)."""
+        patch = await read_json(request)
+        interaction_id = request.path_params["interaction_id"]
+        return JSONResponse(await ext(request).merge_metadata(tenant, interaction_id, patch))
+
+    @endpoint
+    async def export(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Export whole conversation trees as JSON Lines."""
+        lines = await ext(request).export(tenant, request.query_params.getlist("id"))
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        return Response(text, media_type="application/x-ndjson")
+
+    @endpoint
+    async def import_(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Import JSON Lines produced by export (ids are kept; identical lines are skipped)."""
+        try:
+            text = (await read_body(request)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid_argument("The import body must be UTF-8 JSON Lines") from None
+        return JSONResponse(await ext(request).import_lines(tenant, text))
+
+    prefix = "/{version}/interstate"
+    return [
+        Route(prefix + "/record", record, methods=["POST"]),
+        Route(prefix + "/interactions", list_interactions, methods=["GET"]),
+        Route(prefix + "/interactions/{interaction_id}/chain", chain, methods=["GET"]),
+        Route(prefix + "/interactions/{interaction_id}/metadata", metadata, methods=["PATCH"]),
+        Route(prefix + "/export", export, methods=["GET"]),
+        Route(prefix + "/import", import_, methods=["POST"]),
+    ]

@@ -1,0 +1,218 @@
+"""Runs model turns: history from the chain, provider output as SSE events, final state stored.
+
+Every stored turn — foreground or background — runs as a task owned by this runner and holds a
+lease on its row, so a request that disconnects does not abandon it, and a process that dies
+leaves a lease that expires (or an owner that is visibly dead) for another worker to pick up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from interstate.server.errors import ServiceError
+from interstate.server.providers.base import (
+    CloseStep,
+    Delta,
+    Finish,
+    ModelTurn,
+    OpenStep,
+    ProviderError,
+    ProviderRegistry,
+)
+from interstate.server.render import closing_events, event_id, interaction_summary
+from interstate.server.store.base import InteractionRecord, Store, StoredEvent
+from interstate.types.accumulate import StepAccumulator
+
+log = logging.getLogger("interstate.server")
+
+UNFINISHED = frozenset({"queued", "in_progress"})
+
+
+class EventHub:
+    """Wakes in-process stream followers when an interaction has new events."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def waiter(self, interaction_id: str) -> asyncio.Event:
+        return self._events.setdefault(interaction_id, asyncio.Event())
+
+    def publish(self, interaction_id: str) -> None:
+        event = self._events.pop(interaction_id, None)
+        if event is not None:
+            event.set()
+
+
+class TurnOutcome:
+    """The finished record and, if the provider failed, the error to report."""
+
+    def __init__(self, record: InteractionRecord, error: ServiceError | None = None) -> None:
+        self.record = record
+        self.error = error
+
+
+async def ancestors(store: Store, record: InteractionRecord) -> list[InteractionRecord]:
+    """The live records above ``record``, root first."""
+    if not record.parent_id:
+        return []
+    return [r for r in await store.chain(record.tenant, record.parent_id) if not r.deleted]
+
+
+def history_of(chain: list[InteractionRecord]) -> list[dict[str, Any]]:
+    """Every input and output step of a chain, oldest first: what a model is shown."""
+    return [step for record in chain for step in (*record.input, *record.steps)]
+
+
+async def closing_after_stored(store: Store, record: InteractionRecord) -> list[StoredEvent]:
+    """Closing events for a turn settled from outside its runner (cancelled while queued, given
+    up after crashes), numbered after the events already stored; none if none were stored, since
+    followers then synthesise the whole stream from the final record."""
+    stored = await store.events_after(record.id, 0)
+    if not stored:
+        return []
+    seq = stored[-1].seq
+    return [
+        StoredEvent(seq + i, {**data, "event_id": event_id(record.id, seq + i)})
+        for i, data in enumerate(closing_events(record), start=1)
+    ]
+
+
+class TurnRunner:
+    def __init__(self, store: Store, providers: ProviderRegistry) -> None:
+        self.store = store
+        self.providers = providers
+        self.hub = EventHub()
+        #: Stored turns running in this process, by interaction id.
+        self.tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+        self._cancel_requested: set[str] = set()
+
+    def start(self, record: InteractionRecord) -> asyncio.Task[TurnOutcome]:
+        """Run a stored turn in its own task (it survives the request that started it)."""
+        task = asyncio.get_running_loop().create_task(self.run(record, stored=True))
+        self.tasks[record.id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(record.id, None))
+        return task
+
+    async def cancel(self, interaction_id: str) -> bool:
+        """Cancel a turn running here; False if it is not running in this process."""
+        task = self.tasks.get(interaction_id)
+        if task is None:
+            return False
+        self._cancel_requested.add(interaction_id)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+
+    async def run(
+        self,
+        record: InteractionRecord,
+        *,
+        stored: bool,
+        queue: asyncio.Queue[dict[str, Any]] | None = None,
+    ) -> TurnOutcome:
+        store, seq = self.store, 0
+
+        def stamp(data: dict[str, Any]) -> StoredEvent:
+            nonlocal seq
+            seq += 1
+            return StoredEvent(seq, {**data, "event_id": event_id(record.id, seq)})
+
+        async def emit(data: dict[str, Any]) -> None:
+            event = stamp(data)
+            if stored:
+                await store.append_events(record.id, [event])
+                self.hub.publish(record.id)
+            if queue is not None:
+                queue.put_nowait(event.data)
+
+        if stored:
+            await store.clear_events(record.id)  # a resumed turn starts its stream over
+            if not await store.update_status(record.id, "in_progress", only_if=UNFINISHED):
+                return TurnOutcome(record)  # cancelled or deleted before it started
+        record.status = "in_progress"
+        accumulator, index = StepAccumulator(), -1
+        finish, error = Finish(), None
+        try:
+            provider = self.providers.resolve(record.model or "")
+            chain = await ancestors(store, record)
+            turn = ModelTurn(
+                interaction_id=record.id,
+                model=record.model or "",
+                history=history_of(chain),
+                input=record.input,
+                system_instruction=record.config.get("system_instruction"),
+                tools=record.config.get("tools"),
+                generation_config=record.config.get("generation_config"),
+                response_format=record.config.get("response_format"),
+                depth=record.depth,
+                parent_provider_state=chain[-1].provider_state if chain else None,
+            )
+            await emit({"event_type": "interaction.created", "interaction": interaction_summary(record)})
+            await emit(
+                {"event_type": "interaction.status_update", "interaction_id": record.id,
+                 "status": "in_progress"}
+            )  # fmt: skip
+            async for item in provider.generate(turn):
+                if isinstance(item, OpenStep):
+                    index += 1
+                    accumulator.start(index, item.step)
+                    await emit({"event_type": "step.start", "index": index, "step": item.step})
+                elif isinstance(item, Delta):
+                    accumulator.delta(index, item.delta)
+                    await emit({"event_type": "step.delta", "index": index, "delta": item.delta})
+                elif isinstance(item, CloseStep):
+                    accumulator.stop(index)
+                    await emit({"event_type": "step.stop", "index": index})
+                elif isinstance(item, Finish):
+                    finish = item
+            calls = any(s.get("type") == "function_call" for s in accumulator.steps)
+            record.status = finish.status or ("requires_action" if calls else "completed")
+        except asyncio.CancelledError:
+            if record.id not in self._cancel_requested:
+                # Shutting down: hand the turn back (status unchanged, lease released).
+                if stored:
+                    await asyncio.shield(self._release(record.id))
+                raise
+            self._cancel_requested.discard(record.id)
+            record.status = "cancelled"
+        except ServiceError as exc:
+            error = exc
+            record.status = "failed"
+            record.errors = [{"code": exc.code, "message": exc.message}]
+        except Exception as exc:  # a provider bug must fail the turn, not leave it running
+            log.exception("model turn %s failed", record.id)
+            record.status = "failed"
+            record.errors = [{"code": "INTERNAL", "message": f"The model provider failed: {exc!r}"}]
+        record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
+        record.provider_state = finish.provider_state
+        closing = [stamp(e) for e in closing_events(record)]
+        if stored:
+            await asyncio.shield(self._finish(record, closing))
+        if queue is not None:
+            for event in closing:
+                queue.put_nowait(event.data)
+        return TurnOutcome(record, error)
+
+    async def _finish(self, record: InteractionRecord, closing: list[StoredEvent]) -> None:
+        await self.store.update_status(
+            record.id,
+            record.status,
+            only_if=UNFINISHED,
+            steps=record.steps,
+            usage=record.usage,
+            errors=record.errors,
+            provider_state=record.provider_state,
+            release_lease=True,
+            events=closing,
+        )
+        self.hub.publish(record.id)
+
+    async def _release(self, interaction_id: str) -> None:
+        await self.store.update_status(
+            interaction_id, "in_progress", only_if=UNFINISHED, release_lease=True
+        )
+
+

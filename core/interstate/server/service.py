@@ -1,0 +1,311 @@
+"""The domain of the Interactions API, independent of HTTP: create, get, stream, cancel, delete.
+
+Semantics (documented in docs/server.md):
+* ``previous_interaction_id`` names any earlier stored interaction of the same tenant; the model
+  sees the chain from the root to it, then this turn's input. Chains fork freely.
+* ``store=false`` turns run but are never written; they cannot be fetched or used as a parent.
+* Stored turns always run as tasks holding a lease (see ``runner``/``worker``), so neither a
+  dropped request nor a crash leaves them in progress; ``background=true`` just returns at once.
+* ``cancel`` applies to queued and in-progress turns; anything else is a 400.
+* ``delete`` removes one interaction; children keep working (their history skips it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any, AsyncIterator
+
+from pydantic import ValidationError
+
+from interstate.server.errors import (
+    failed_precondition,
+    invalid_argument,
+    not_found,
+)
+from interstate.server.providers.base import ProviderRegistry
+from interstate.server.render import (
+    ECHOED_CONFIG,
+    TERMINAL_EVENTS,
+    closing_events,
+    event_id,
+    interaction_body,
+    parse_event_id,
+    synthesized_events,
+)
+from interstate.server.runner import UNFINISHED, TurnRunner, closing_after_stored
+from interstate.server.store.base import KIND_MODEL, InteractionRecord, Store
+from interstate.server.worker import BackgroundWorker, new_owner_id
+from interstate.types import CreateInteractionRequest
+
+#: How often a stream follower re-reads the store when nothing woke it (other processes).
+FOLLOW_POLL_SECONDS = 0.25
+
+
+def new_interaction_id() -> str:
+    """``v1_`` + a time-ordered hex id, so ids sort by creation."""
+    return f"v1_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def validation_message(exc: ValidationError | ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error["loc"]) or "body"
+            parts.append(f"{where}: {error['msg']}")
+        return "Invalid request: " + "; ".join(parts)
+    return f"Invalid request: {exc}"
+
+
+class InteractionService:
+    def __init__(
+        self,
+        store: Store,
+        providers: ProviderRegistry,
+        *,
+        lease_seconds: float = 15.0,
+        max_concurrency: int = 16,
+        max_attempts: int = 3,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.runner = TurnRunner(store, providers)
+        self.owner = new_owner_id()
+        self.worker = BackgroundWorker(
+            self.runner,
+            owner=self.owner,
+            lease_seconds=lease_seconds,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+        )
+
+    @classmethod
+    async def open(
+        cls, url: str, providers: ProviderRegistry, **options: Any
+    ) -> "InteractionService":
+        """Open the store at ``url`` and start a service on it (call inside its event loop)."""
+        from interstate.server.store import open_store
+
+        service = cls(await open_store(url), providers, **options)
+        await service.start()
+        return service
+
+    async def start(self) -> None:
+        self.worker.start()
+
+    async def close(self) -> None:
+        await self.worker.stop()
+        await self.providers.aclose()
+        await self.store.close()
+
+    # -- create -------------------------------------------------------------------------
+    def parse_create(self, body: Any) -> CreateInteractionRequest:
+        if not isinstance(body, dict):
+            raise invalid_argument("The request body must be a JSON object")
+        try:
+            request = CreateInteractionRequest.model_validate(body)
+        except (ValidationError, ValueError) as exc:
+            raise invalid_argument(validation_message(exc)) from None
+        if request.agent is not None:
+            raise invalid_argument(
+                f"Agent {request.agent!r} is not available on an interstate server; "
+                "pass model=... (agents run only on Google's endpoint)"
+            )
+        if request.continuation_token:
+            raise invalid_argument(
+                "continuation_token is not supported: interstate servers never return "
+                "requires_continuation, so there is nothing to continue"
+            )
+        if request.store is False and request.background:
+            raise invalid_argument("background=true needs a stored interaction; drop store=false")
+        return request
+
+    async def create(
+        self, tenant: str, body: Any, *, idempotency_key: str | None = None
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """A finished (or, for background, accepted) Interaction, or its event stream."""
+        request = self.parse_create(body)
+        if idempotency_key:
+            existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)
+            if existing is not None:
+                return await self._respond(existing, stream=bool(request.stream), background=True)
+        self.providers.resolve(request.model or "")  # 400 before anything is written
+        record = await self._new_record(tenant, body, request, idempotency_key)
+        if request.store is False:
+            return await self._run_unstored(record, stream=bool(request.stream))
+        try:
+            await self.store.insert(record)
+        except KeyError:
+            if idempotency_key:  # a concurrent retry of the same create won the race
+                existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)
+                if existing is not None:
+                    return await self._respond(existing, stream=bool(request.stream), background=True)
+            raise
+        if record.background:
+            self.worker.wake()
+        else:
+            self.runner.start(record)
+        return await self._respond(record, stream=bool(request.stream), background=record.background)
+
+    async def _new_record(
+        self,
+        tenant: str,
+        body: dict[str, Any],
+        request: CreateInteractionRequest,
+        idempotency_key: str | None,
+    ) -> InteractionRecord:
+        parent = await self._parent(tenant, request.previous_interaction_id)
+        try:
+            steps = [step.to_wire() for step in request.input_steps()]
+        except ValueError as exc:
+            raise invalid_argument(validation_message(exc)) from None
+        now = time.time()
+        interaction_id = new_interaction_id()
+        return InteractionRecord(
+            id=interaction_id,
+            tenant=tenant,
+            kind=KIND_MODEL,
+            status="queued" if request.background else "in_progress",
+            created=now,
+            updated=now,
+            parent_id=parent.id if parent else None,
+            root_id=parent.root_id if parent else interaction_id,
+            depth=parent.depth + 1 if parent else 0,
+            model=request.model,
+            config={k: body[k] for k in ECHOED_CONFIG if body.get(k) is not None},
+            input=steps,
+            labels=dict(request.labels or {}),
+            background=bool(request.background),
+            idempotency_key=idempotency_key,
+        )
+
+    async def _parent(self, tenant: str, parent_id: str | None) -> InteractionRecord | None:
+        if parent_id is None:
+            return None
+        parent = await self.store.get(tenant, parent_id)
+        if parent is None:
+            raise not_found(
+                f"previous_interaction_id {parent_id!r} was not found: it does not exist, was "
+                "deleted, belongs to another API key, or was created with store=false"
+            )
+        if parent.status in UNFINISHED:
+            raise failed_precondition(
+                f"previous_interaction_id {parent_id!r} is still {parent.status}; wait until "
+                "it finishes (GET it, or stream it) before continuing the conversation"
+            )
+        return parent
+
+    async def _respond(
+        self, record: InteractionRecord, *, stream: bool, background: bool
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        if stream:
+            return self._follow(record, 0)
+        if background:
+            return interaction_body(record)
+        task = self.runner.tasks.get(record.id)
+        if task is not None:
+            outcome = await asyncio.shield(task)
+            if outcome.error is not None:
+                raise outcome.error
+        return await self.get(record.tenant, record.id)
+
+    async def _run_unstored(
+        self, record: InteractionRecord, *, stream: bool
+    ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        if not stream:
+            outcome = await self.runner.run(record, stored=False)
+            if outcome.error is not None:
+                raise outcome.error
+            return interaction_body(outcome.record)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.get_running_loop().create_task(
+            self.runner.run(record, stored=False, queue=queue)
+        )
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            try:
+                while True:
+                    event = await queue.get()
+                    yield event
+                    if event["event_type"] in TERMINAL_EVENTS:
+                        return
+            finally:
+                if not task.done():
+                    task.cancel()
+
+        return events()
+
+    # -- read ---------------------------------------------------------------------------
+    async def load(self, tenant: str, interaction_id: str) -> InteractionRecord:
+        record = await self.store.get(tenant, interaction_id)
+        if record is None:
+            raise not_found(f"Interaction {interaction_id!r} was not found")
+        return record
+
+    async def get(
+        self, tenant: str, interaction_id: str, *, include_input: bool = False
+    ) -> dict[str, Any]:
+        return interaction_body(await self.load(tenant, interaction_id), include_input=include_input)
+
+    async def follow(
+        self, tenant: str, interaction_id: str, last_event_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The interaction's events after ``last_event_id``, live until it settles."""
+        record = await self.load(tenant, interaction_id)
+        seq = parse_event_id(interaction_id, last_event_id)
+        return self._follow(record, seq)
+
+    async def _follow(self, record: InteractionRecord, seq: int) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            waiter = self.runner.hub.waiter(record.id)
+            events = await self.store.events_after(record.id, seq)
+            for event in events:
+                seq = event.seq
+                yield event.data
+                if event.data.get("event_type") in TERMINAL_EVENTS:
+                    return
+            if not events:
+                current = await self.store.get(record.tenant, record.id)
+                if current is None:
+                    yield {"event_type": "error", "error": not_found(
+                        f"Interaction {record.id!r} was deleted").body()["error"]}  # fmt: skip
+                    return
+                if current.status not in UNFINISHED:
+                    # Settled without (closing) events: a recorded turn, or one failed/cancelled
+                    # before it ran. Synthesise what is missing; ids stay deterministic.
+                    stored_any = seq > 0 or bool(await self.store.events_after(record.id, 0))
+                    tail = closing_events(current) if stored_any else synthesized_events(current)
+                    for offset, data in enumerate(tail, start=1):
+                        yield {**data, "event_id": event_id(record.id, seq + offset)}
+                    return
+                try:
+                    await asyncio.wait_for(waiter.wait(), FOLLOW_POLL_SECONDS)
+                except asyncio.TimeoutError:
+                    pass
+
+    # -- cancel / delete ----------------------------------------------------------------
+    async def cancel(self, tenant: str, interaction_id: str) -> dict[str, Any]:
+        record = await self.load(tenant, interaction_id)
+        if record.status not in UNFINISHED:
+            raise failed_precondition(
+                f"Interaction {interaction_id!r} is {record.status}; only queued or in-progress "
+                "interactions can be cancelled"
+            )
+        if not await self.runner.cancel(interaction_id):
+            record.status = "cancelled"
+            await self.store.update_status(
+                interaction_id, "cancelled", only_if=UNFINISHED, release_lease=True,
+                events=await closing_after_stored(self.store, record),
+            )  # fmt: skip
+            self.runner.hub.publish(interaction_id)
+        return await self.get(tenant, interaction_id)
+
+    async def delete(self, tenant: str, interaction_id: str) -> None:
+        await self.load(tenant, interaction_id)
+        await self.runner.cancel(interaction_id)
+        if not await self.store.delete(tenant, interaction_id):
+            raise not_found(f"Interaction {interaction_id!r} was not found")
+        self.runner.hub.publish(interaction_id)
+
+

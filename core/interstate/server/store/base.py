@@ -1,0 +1,168 @@
+"""The store interface: what the service needs from a database, and nothing more.
+
+Implementations keep every field of ``InteractionRecord``; JSON-valued fields are plain Python
+values here and the store chooses how to encode them. Every read and write is scoped by tenant:
+a record of another tenant is indistinguishable from a missing one.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Kinds of interaction: ``model`` turns run a provider; ``record`` turns were stored as given.
+KIND_MODEL = "model"
+KIND_RECORD = "record"
+
+
+@dataclass
+class InteractionRecord:
+    id: str
+    tenant: str
+    kind: str
+    status: str
+    created: float
+    updated: float
+    parent_id: str | None = None
+    root_id: str = ""
+    depth: int = 0
+    model: str | None = None
+    agent: str | None = None
+    #: Echoed request configuration (system_instruction, tools, generation_config, ...).
+    config: dict[str, Any] = field(default_factory=dict)
+    input: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    #: interstate extension: small framework bookkeeping, never sent to a model.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    background: bool = False
+    idempotency_key: str | None = None
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    #: What the provider keeps per turn (e.g. the upstream interaction id in mirror mode).
+    provider_state: dict[str, Any] | None = None
+    #: A deleted interaction that still has children is kept as a tombstone (see service).
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.root_id:
+            self.root_id = self.id
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    data: dict[str, Any]
+
+
+@dataclass
+class ListQuery:
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    #: Only interactions no other (live) interaction names as its parent.
+    leaves_only: bool = False
+    #: Newest first when True.
+    descending: bool = True
+    limit: int = 50
+    #: Resume after this (created, id) position, as produced by the previous page.
+    after: tuple[float, str] | None = None
+
+
+class Store(abc.ABC):
+    """Persistence for interactions, their SSE events, and background-job leases."""
+
+    # -- interactions -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert(self, record: InteractionRecord) -> None:
+        """Insert a new record; raises ``KeyError`` if the id or idempotency key exists."""
+
+    @abc.abstractmethod
+    async def insert_many(self, records: list[InteractionRecord]) -> None:
+        """Insert records atomically (all or none); ``KeyError`` on an existing id."""
+
+    @abc.abstractmethod
+    async def get(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
+        """The live (not deleted) record, or None."""
+
+    @abc.abstractmethod
+    async def get_by_idempotency_key(self, tenant: str, key: str) -> InteractionRecord | None: ...
+
+    @abc.abstractmethod
+    async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
+        """The record and its ancestors, root first, tombstones included (callers skip them)."""
+
+    @abc.abstractmethod
+    async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
+        """Every live record below ``interaction_id`` (not itself), parents before children."""
+
+    @abc.abstractmethod
+    async def list(self, tenant: str, query: ListQuery) -> list[InteractionRecord]: ...
+
+    @abc.abstractmethod
+    async def update_status(
+        self,
+        interaction_id: str,
+        status: str,
+        *,
+        only_if: frozenset[str] | None = None,
+        steps: list[dict[str, Any]] | None = None,
+        usage: dict[str, Any] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        release_lease: bool = False,
+        events: list[StoredEvent] | None = None,
+        provider_state: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set the status (and final output) if the current status is in ``only_if``.
+
+        ``events`` are appended in the same transaction, so a reader never sees a finished
+        interaction whose closing events are missing. Returns False, changing nothing, when the
+        guard fails (e.g. the turn was cancelled meanwhile).
+        """
+
+    @abc.abstractmethod
+    async def merge_metadata(
+        self, tenant: str, interaction_id: str, patch: dict[str, Any]
+    ) -> InteractionRecord | None:
+        """Merge ``patch`` into metadata (a ``None`` value removes a key); None if not found."""
+
+    @abc.abstractmethod
+    async def delete(self, tenant: str, interaction_id: str) -> bool:
+        """Delete a record and its events; one with live children becomes a tombstone."""
+
+    # -- events -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def append_events(self, interaction_id: str, events: list[StoredEvent]) -> None: ...
+
+    @abc.abstractmethod
+    async def events_after(self, interaction_id: str, seq: int) -> list[StoredEvent]: ...
+
+    @abc.abstractmethod
+    async def clear_events(self, interaction_id: str) -> None: ...
+
+    # -- background jobs ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def claim_jobs(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int, dead_owners: set[str]
+    ) -> list[InteractionRecord]:
+        """Lease unfinished model turns that nobody holds (queued, expired or dead owner)."""
+
+    @abc.abstractmethod
+    async def unfinished_owners(self) -> set[str]:
+        """Lease owners of unfinished turns (so the caller can tell which ones are dead)."""
+
+    @abc.abstractmethod
+    async def statuses(self, ids: list[str]) -> dict[str, str]:
+        """Current status of each live id (any tenant); deleted ids are absent."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, ids: list[str], until: float) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

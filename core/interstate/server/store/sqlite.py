@@ -1,0 +1,425 @@
+"""SQLite store: one file, WAL journal, schema migrations keyed on ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+import aiosqlite
+
+from interstate.server.store.base import (
+    KIND_MODEL,
+    InteractionRecord,
+    ListQuery,
+    Store,
+    StoredEvent,
+)
+
+#: Ordered migrations; the database's ``user_version`` is the count already applied.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE interactions (
+        id              TEXT PRIMARY KEY,
+        tenant          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created         REAL NOT NULL,
+        updated         REAL NOT NULL,
+        parent_id       TEXT,
+        root_id         TEXT NOT NULL,
+        depth           INTEGER NOT NULL,
+        model           TEXT,
+        agent           TEXT,
+        config          TEXT NOT NULL,
+        input           TEXT NOT NULL,
+        steps           TEXT NOT NULL,
+        usage           TEXT,
+        errors          TEXT,
+        labels          TEXT NOT NULL,
+        metadata        TEXT NOT NULL,
+        background      INTEGER NOT NULL,
+        idempotency_key TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        lease_owner     TEXT,
+        lease_until     REAL,
+        provider_state  TEXT,
+        deleted         INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX interactions_by_tenant ON interactions (tenant, created, id);
+    CREATE INDEX interactions_by_parent ON interactions (parent_id);
+    CREATE INDEX interactions_by_root ON interactions (tenant, root_id, depth);
+    CREATE UNIQUE INDEX interactions_by_idempotency_key
+        ON interactions (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX interactions_unfinished ON interactions (status)
+        WHERE status IN ('queued', 'in_progress');
+    CREATE TABLE events (
+        interaction_id TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (interaction_id, seq)
+    ) WITHOUT ROWID;
+    """,
+]
+
+_UNFINISHED = ("queued", "in_progress")
+_COLUMNS = (
+    "id, tenant, kind, status, created, updated, parent_id, root_id, depth, model, agent, config,"
+    " input, steps, usage, errors, labels, metadata, background, idempotency_key, attempts,"
+    " lease_owner, lease_until, provider_state, deleted"
+)
+_JSON_FIELDS = (
+    "config", "input", "steps", "usage", "errors", "labels", "metadata", "provider_state"
+)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _row_to_record(row: sqlite3.Row) -> InteractionRecord:
+    values = dict(row)
+    for name in _JSON_FIELDS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    values["background"] = bool(values["background"])
+    values["deleted"] = bool(values["deleted"])
+    return InteractionRecord(**values)
+
+
+def _record_params(r: InteractionRecord) -> tuple[Any, ...]:
+    return (
+        r.id, r.tenant, r.kind, r.status, r.created, r.updated, r.parent_id, r.root_id, r.depth,
+        r.model, r.agent, _dumps(r.config), _dumps(r.input), _dumps(r.steps), _dumps(r.usage),
+        _dumps(r.errors), _dumps(r.labels), _dumps(r.metadata), int(r.background),
+        r.idempotency_key, r.attempts, r.lease_owner, r.lease_until, _dumps(r.provider_state),
+        int(r.deleted),
+    )  # fmt: skip
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///rel.db`` → ``rel.db``, ``sqlite:////abs.db`` → ``/abs.db``, ``:memory:``."""
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if rest in ("", ":memory:", "/:memory:"):
+            return ":memory:"
+        return rest[1:] if rest.startswith("/") else rest
+    return url
+
+
+def _json_scalar(value: Any) -> Any:
+    """A Python value as ``json_extract`` returns it (booleans become 0/1, objects JSON text)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list)):
+        return _dumps(value)
+    return value
+
+
+class SqliteStore(Store):
+    """One aiosqlite connection; a lock serialises statements so that a transaction opened by
+    one coroutine never absorbs (or rolls back) another coroutine's writes."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    @classmethod
+    async def open(cls, url: str) -> "SqliteStore":
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = str(Path(path).expanduser())
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA busy_timeout = 10000")
+        if path != ":memory:":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        store = cls(conn, path)
+        await store._migrate()
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._transaction():
+            (version,) = await (await self._conn.execute("PRAGMA user_version")).fetchone()
+            for index in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        await self._conn.execute(statement)
+            if version < len(MIGRATIONS):
+                await self._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    async def _fetch_in_tx(self, sql: str, params: Iterable[Any] = ()) -> list[InteractionRecord]:
+        async with self._conn.execute(sql, tuple(params)) as cursor:
+            return [_row_to_record(row) for row in await cursor.fetchall()]
+
+    async def _write_in_tx(self, sql: str, params: Iterable[Any] = ()) -> int:
+        cursor = await self._conn.execute(sql, tuple(params))
+        return cursor.rowcount
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[InteractionRecord]:
+        async with self._lock:
+            return await self._fetch_in_tx(sql, params)
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        async with self._lock:
+            return await self._write_in_tx(sql, params)
+
+    # -- interactions -------------------------------------------------------------------
+    async def insert(self, record: InteractionRecord) -> None:
+        await self.insert_many([record])
+
+    async def insert_many(self, records: list[InteractionRecord]) -> None:
+        placeholders = ", ".join("?" * 25)
+        try:
+            async with self._transaction():
+                await self._conn.executemany(
+                    f"INSERT INTO interactions ({_COLUMNS}) VALUES ({placeholders})",
+                    [_record_params(r) for r in records],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise KeyError(str(exc)) from exc
+
+    async def get(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM interactions WHERE id = ? AND tenant = ? AND deleted = 0",
+            (interaction_id, tenant),
+        )
+        return rows[0] if rows else None
+
+    async def get_by_idempotency_key(self, tenant: str, key: str) -> InteractionRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_COLUMNS} FROM interactions"
+            " WHERE tenant = ? AND idempotency_key = ? AND deleted = 0",
+            (tenant, key),
+        )
+        return rows[0] if rows else None
+
+    async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
+        return await self._fetch(
+            f"""
+            WITH RECURSIVE up(id, parent_id) AS (
+                SELECT id, parent_id FROM interactions WHERE id = ? AND tenant = ?
+                UNION ALL
+                SELECT i.id, i.parent_id FROM interactions i JOIN up ON i.id = up.parent_id
+                WHERE i.tenant = ?
+            )
+            SELECT {_COLUMNS} FROM interactions WHERE id IN (SELECT id FROM up) ORDER BY depth
+            """,
+            (interaction_id, tenant, tenant),
+        )
+
+    async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
+        return await self._fetch(
+            f"""
+            WITH RECURSIVE down(id) AS (
+                SELECT id FROM interactions WHERE parent_id = ? AND tenant = ?
+                UNION ALL
+                SELECT i.id FROM interactions i JOIN down ON i.parent_id = down.id
+                WHERE i.tenant = ?
+            )
+            SELECT {_COLUMNS} FROM interactions
+            WHERE id IN (SELECT id FROM down) AND deleted = 0 ORDER BY depth, created, id
+            """,
+            (interaction_id, tenant, tenant),
+        )
+
+    async def list(self, tenant: str, query: ListQuery) -> list[InteractionRecord]:
+        where = ["tenant = ?", "deleted = 0"]
+        params: list[Any] = [tenant]
+        for key, value in query.labels.items():
+            where.append("json_extract(labels, ?) = ?")
+            params += [f'$."{key}"', value]
+        for key, value in query.metadata.items():
+            where.append("json_extract(metadata, ?) = ?")
+            params += [f'$."{key}"', _json_scalar(value)]
+        for column in ("status", "parent_id", "root_id"):
+            if getattr(query, column) is not None:
+                where.append(f"{column} = ?")
+                params.append(getattr(query, column))
+        if query.leaves_only:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM interactions c"
+                " WHERE c.parent_id = interactions.id AND c.deleted = 0)"
+            )
+        order = "DESC" if query.descending else "ASC"
+        if query.after is not None:
+            where.append(f"(created, id) {'<' if query.descending else '>'} (?, ?)")
+            params += list(query.after)
+        params.append(query.limit)
+        return await self._fetch(
+            f"SELECT {_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
+            f" ORDER BY created {order}, id {order} LIMIT ?",
+            params,
+        )
+
+    async def update_status(
+        self,
+        interaction_id: str,
+        status: str,
+        *,
+        only_if: frozenset[str] | None = None,
+        steps: list[dict[str, Any]] | None = None,
+        usage: dict[str, Any] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        release_lease: bool = False,
+        events: list[StoredEvent] | None = None,
+        provider_state: dict[str, Any] | None = None,
+    ) -> bool:
+        sets = ["status = ?", "updated = ?"]
+        params: list[Any] = [status, time.time()]
+        for column, value in (
+            ("steps", steps), ("usage", usage), ("errors", errors), ("provider_state", provider_state)
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(_dumps(value))
+        if release_lease:
+            sets.append("lease_owner = NULL, lease_until = NULL")
+        sql = f"UPDATE interactions SET {', '.join(sets)} WHERE id = ? AND deleted = 0"
+        params.append(interaction_id)
+        if only_if is not None:
+            sql += f" AND status IN ({', '.join('?' * len(only_if))})"
+            params += sorted(only_if)
+        async with self._transaction():
+            changed = await self._write_in_tx(sql, params) > 0
+            if changed and events:
+                await self._append_events_in_tx(interaction_id, events)
+        return changed
+
+    async def merge_metadata(
+        self, tenant: str, interaction_id: str, patch: dict[str, Any]
+    ) -> InteractionRecord | None:
+        # json_patch implements RFC 7396 merge-patch: a null value removes the key.
+        changed = await self._write(
+            "UPDATE interactions SET metadata = json_patch(metadata, ?)"
+            " WHERE id = ? AND tenant = ? AND deleted = 0",
+            (_dumps(patch), interaction_id, tenant),
+        )
+        return await self.get(tenant, interaction_id) if changed else None
+
+    async def delete(self, tenant: str, interaction_id: str) -> bool:
+        async with self._transaction():
+            has_children = await (
+                await self._conn.execute(
+                    "SELECT 1 FROM interactions WHERE parent_id = ? LIMIT 1", (interaction_id,)
+                )
+            ).fetchone()
+            if has_children:
+                changed = await self._write_in_tx(
+                    "UPDATE interactions SET deleted = 1, input = '[]', steps = '[]',"
+                    " config = '{}', metadata = '{}', labels = '{}', usage = NULL, errors = NULL,"
+                    " idempotency_key = NULL, lease_owner = NULL, lease_until = NULL"
+                    " WHERE id = ? AND tenant = ? AND deleted = 0",
+                    (interaction_id, tenant),
+                )
+            else:
+                changed = await self._write_in_tx(
+                    "DELETE FROM interactions WHERE id = ? AND tenant = ? AND deleted = 0",
+                    (interaction_id, tenant),
+                )
+                # A tombstone whose last child is gone is no longer needed.
+                await self._write_in_tx(
+                    "DELETE FROM interactions WHERE deleted = 1 AND NOT EXISTS"
+                    " (SELECT 1 FROM interactions c WHERE c.parent_id = interactions.id)"
+                )
+            if changed:
+                await self._write_in_tx(
+                    "DELETE FROM events WHERE interaction_id = ?", (interaction_id,)
+                )
+        return changed > 0
+
+    # -- events -------------------------------------------------------------------------
+    async def append_events(self, interaction_id: str, events: list[StoredEvent]) -> None:
+        async with self._lock:
+            await self._append_events_in_tx(interaction_id, events)
+
+    async def _append_events_in_tx(self, interaction_id: str, events: list[StoredEvent]) -> None:
+        await self._conn.executemany(
+            "INSERT OR REPLACE INTO events (interaction_id, seq, data) VALUES (?, ?, ?)",
+            [(interaction_id, e.seq, _dumps(e.data)) for e in events],
+        )
+
+    async def events_after(self, interaction_id: str, seq: int) -> list[StoredEvent]:
+        async with self._lock, self._conn.execute(
+            "SELECT seq, data FROM events WHERE interaction_id = ? AND seq > ? ORDER BY seq",
+            (interaction_id, seq),
+        ) as cursor:
+            return [StoredEvent(row[0], json.loads(row[1])) for row in await cursor.fetchall()]
+
+    async def clear_events(self, interaction_id: str) -> None:
+        await self._write("DELETE FROM events WHERE interaction_id = ?", (interaction_id,))
+
+    # -- background jobs ----------------------------------------------------------------
+    async def unfinished_owners(self) -> set[str]:
+        async with self._lock, self._conn.execute(
+            "SELECT DISTINCT lease_owner FROM interactions"
+            " WHERE status IN (?, ?) AND lease_owner IS NOT NULL",
+            _UNFINISHED,
+        ) as cursor:
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def claim_jobs(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int, dead_owners: set[str]
+    ) -> list[InteractionRecord]:
+        dead = sorted(dead_owners) or [""]
+        claimable = (
+            f"status IN (?, ?) AND deleted = 0 AND kind = ? AND (lease_owner IS NULL"
+            f" OR lease_until < ? OR lease_owner IN ({', '.join('?' * len(dead))}))"
+        )
+        async with self._transaction():
+            rows = await self._fetch_in_tx(
+                f"SELECT {_COLUMNS} FROM interactions WHERE {claimable}"
+                " ORDER BY created, id LIMIT ?",
+                (*_UNFINISHED, KIND_MODEL, now, *dead, limit),
+            )
+            for record in rows:
+                await self._write_in_tx(
+                    "UPDATE interactions SET lease_owner = ?, lease_until = ?,"
+                    " attempts = attempts + 1 WHERE id = ?",
+                    (owner, now + lease_seconds, record.id),
+                )
+                record.lease_owner, record.lease_until = owner, now + lease_seconds
+                record.attempts += 1
+        return rows
+
+    async def statuses(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        async with self._lock, self._conn.execute(
+            f"SELECT id, status FROM interactions WHERE deleted = 0"
+            f" AND id IN ({', '.join('?' * len(ids))})",
+            ids,
+        ) as cursor:
+            return {row[0]: row[1] for row in await cursor.fetchall()}
+
+    async def renew_leases(self, owner: str, ids: list[str], until: float) -> None:
+        if ids:
+            await self._write(
+                f"UPDATE interactions SET lease_until = ? WHERE lease_owner = ?"
+                f" AND id IN ({', '.join('?' * len(ids))})",
+                (until, owner, *ids),
+            )
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
