@@ -206,10 +206,10 @@ def test_client_headers_and_api_version() -> None:
     rec = Recorder()
     client = make_client(rec, api_version="v1beta", headers={"x-team": "a"},
                          base_url=BASE + "/proxy/prefix/")
-    client.interactions.create(model="m", input="x", extra_headers={"x-goog-api-key": "override"})
+    client.interactions.create(model="m", input="x", extra_headers={"X-Goog-Api-Key": "override"})
     assert str(rec.last.url) == f"{BASE}/proxy/prefix/v1beta/interactions"
     assert rec.last.headers["x-team"] == "a"
-    assert rec.last.headers["x-goog-api-key"] == "override"
+    assert rec.last.headers.get_list("x-goog-api-key") == ["override"]
 
 
 # --- get / cancel / delete ----------------------------------------------------------------------

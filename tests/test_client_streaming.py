@@ -248,6 +248,23 @@ def test_resume_gives_up_after_max_retries_without_progress() -> None:
     assert len(server.requests) == 3
 
 
+def test_repeated_early_eof_raises() -> None:
+    server = Server(stream_response([sse(e) for e in events()[:2]]),
+                    stream_response([]), stream_response([]))
+    with pytest.raises(APIConnectionError, match="ended before the interaction finished"):
+        list(make(server, max_retries=2).interactions.get(IID, stream=True))
+    assert len(server.requests) == 3
+
+
+def test_drops_with_progress_do_not_use_up_reconnects() -> None:
+    all_events = events()
+    parts = [all_events[:2], all_events[2:4], all_events[4:6], all_events[6:]]
+    server = Server(*(stream_response([sse(e) for e in part], cut=True) for part in parts))
+    got = list(make(server, max_retries=1).interactions.get(IID, stream=True))
+    assert [e.event_id for e in got] == [e["event_id"] for e in all_events]
+    assert len(server.requests) == 4
+
+
 def test_resume_failure_status_propagates() -> None:
     server = Server(stream_response([sse(e) for e in events()[:2]], cut=True),
                     httpx.Response(404, json={"error": {"code": "not_found", "message": "gone"}}))

@@ -70,6 +70,24 @@ def unknowns(value: Any) -> list[str]:
     return [type(v).__name__ for v in walk(value) if type(v).__name__.startswith("Unknown")]
 
 
+#: interstate models that legitimately hold extras: the schema declares no fields for them.
+FREE_FORM = (it.FileSearchResult,)
+
+
+def extras(value: Any) -> list[str]:
+    """``Class.field`` for every field interstate kept as an extra instead of declaring it."""
+    return [
+        f"{type(v).__name__}.{key}"
+        for v in walk(value)
+        if isinstance(v, it.WireModel) and not isinstance(v, FREE_FORM)
+        for key in v.model_extra or {}
+    ]
+
+
+def wire_names(model: type[BaseModel]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
 def union_members(union: Any) -> set[type[BaseModel]]:
     """The model classes of a (possibly annotated, aliased, nested) union."""
     union = getattr(union, "__value__", union)  # TypeAliasType
@@ -962,7 +980,7 @@ REQUEST_CASES = [
 ]
 
 #: Fields the SDK computes client-side and a server never sends (reference §4.1, §4.3).
-SDK_COMPUTED = ("output_text", "output_image", "output_audio", "output_video")
+SDK_COMPUTED = ("output_text", "output_image", "output_audio", "output_video", "continuation_ids")
 
 INTERACTION_CASES = [
     Case(
@@ -1047,9 +1065,11 @@ def server_payload(case: Case) -> dict[str, Any]:
 def test_sdk_payload_round_trips(case: Case) -> None:
     payload = server_payload(case)
 
+    assert wire_names(type(case.sdk)) - set(SDK_COMPUTED) <= wire_names(case.expected)
     ours = TypeAdapter(case.ours_type).validate_python(payload)
     assert type(ours) is case.expected
     assert unknowns(ours) == []
+    assert extras(ours) == []
     wire = ours.to_wire()
     assert wire == payload
 
@@ -1152,3 +1172,94 @@ def test_unknown_variant_round_trips_like_the_sdk(
     sdk_obj = sdk_parse(ours.to_wire(), sdk_type)
     assert type(sdk_obj).__name__.startswith("Unknown")
     assert sdk_dump(sdk_obj) == payload
+
+
+# --- built with interstate, read by the SDK ----------------------------------------------------
+
+#: The body the SDK sent for a content-dict list plus options (reference §9.1, observed).
+OBSERVED_CREATE_BODY = {
+    "model": "gemini-3-flash-preview",
+    "generation_config": {"max_output_tokens": 128, "temperature": 0.2, "thinking_level": "low"},
+    "input": [
+        {
+            "content": [
+                {"text": "Describe", "type": "text"},
+                {"mime_type": "image/png", "type": "image", "uri": "https://x/y.png"},
+            ],
+            "type": "user_input",
+        }
+    ],
+    "labels": {"team": "x"},
+    "response_format": {"mime_type": "application/json", "schema": {"type": "object"}, "type": "text"},
+    "store": False,
+    "system_instruction": "Be terse.",
+    "tools": [
+        {
+            "description": "d",
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "type": "function",
+        }
+    ],
+    "my_extra": 1,
+}
+
+
+def test_request_built_with_interstate_matches_the_observed_sdk_body() -> None:
+    request = it.CreateInteractionRequest(
+        model="gemini-3-flash-preview",
+        generation_config=it.GenerationConfig(
+            max_output_tokens=128, temperature=0.2, thinking_level="low"
+        ),
+        input=[
+            it.UserInputStep(
+                content=[
+                    it.TextContent(text="Describe"),
+                    it.ImageContent(mime_type="image/png", uri="https://x/y.png"),
+                ]
+            )
+        ],
+        labels={"team": "x"},
+        response_format=it.TextResponseFormat(mime_type="application/json", schema={"type": "object"}),
+        store=False,
+        system_instruction="Be terse.",
+        tools=[
+            it.FunctionTool(
+                description="d",
+                name="get_weather",
+                parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+            )
+        ],
+        my_extra=1,
+    )
+    assert request.to_wire() == OBSERVED_CREATE_BODY
+    sdk_request = sdk_parse(request.to_wire(), gi.CreateModelInteraction)
+    assert sdk_dump(sdk_request) == OBSERVED_CREATE_BODY
+
+
+#: ``data:`` payloads of a stream the SDK parsed correctly (reference §6.3, observed).
+OBSERVED_STREAM = [
+    ({"event_type": "interaction.created", "event_id": "v1_7d08:0", "interaction": {"id": "v1_7d08", "status": "in_progress", "created": "2026-01-01T00:00:00Z", "model": "gemini-3-flash-preview", "object": "interaction"}}, it.InteractionCreatedEvent),
+    ({"event_type": "interaction.status_update", "event_id": "v1_7d08:1", "interaction_id": "v1_7d08", "status": "in_progress"}, it.InteractionStatusUpdate),
+    ({"event_type": "step.start", "event_id": "v1_7d08:2", "index": 0, "step": {"type": "thought"}}, it.StepStart),
+    ({"event_type": "step.delta", "event_id": "v1_7d08:3", "index": 0, "delta": {"type": "thought_summary", "content": {"type": "text", "text": "thinking..."}}}, it.StepDelta),
+    ({"event_type": "step.delta", "event_id": "v1_7d08:4", "index": 0, "delta": {"type": "thought_signature", "signature": "c2ln"}}, it.StepDelta),
+    ({"event_type": "step.stop", "event_id": "v1_7d08:5", "index": 0}, it.StepStop),
+    ({"event_type": "step.start", "event_id": "v1_7d08:6", "index": 1, "step": {"type": "model_output", "content": []}}, it.StepStart),
+    ({"event_type": "step.delta", "event_id": "v1_7d08:7", "index": 1, "delta": {"type": "text", "text": "Hello f"}}, it.StepDelta),
+    ({"event_type": "step.stop", "event_id": "v1_7d08:8", "index": 1}, it.StepStop),
+    ({"event_type": "interaction.completed", "event_id": "v1_7d08:9", "interaction": {"id": "v1_7d08", "status": "completed", "updated": "2026-01-01T00:00:01Z", "usage": {"total_tokens": 7}}}, it.InteractionCompletedEvent),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), OBSERVED_STREAM, ids=[f"{i}-{d['event_type']}" for i, (d, _) in enumerate(OBSERVED_STREAM)]
+)
+def test_observed_stream_events(data: dict[str, Any], expected: type[BaseModel]) -> None:
+    event = it.parse_event(json.loads(json.dumps(data)))
+    assert type(event) is expected
+    assert unknowns(event) == []
+    assert event.to_wire() == data
+    sdk_event = sdk_parse(event.to_wire(), gi.InteractionSSEEvent)
+    assert type(sdk_event).__name__ == expected.__name__
+    assert sdk_dump(sdk_event) == data

@@ -15,8 +15,8 @@ Hierarchy::
     │   │   └── InternalServerError        5xx
     │   ├── APIConnectionError        no usable answer (refused, reset, dropped)
     │   │   └── APITimeoutError       the request timed out
-    │   └── APIResponseError          a 2xx answer we cannot use (wrong content type, bad JSON)
-    ├── WaitTimeoutError              ``wait()`` reached its deadline (also a ``TimeoutError``)
+    │   └── APIResponseError          an answer we cannot use (wrong content type, bad JSON)
+    ├── WaitTimeoutError              wait() reached its deadline (also a TimeoutError)
     └── ExtensionNotSupportedError    an interstate extension was called on Google's endpoint
 
 Status errors carry the server's ``code`` and ``message`` from the Google-shaped body
@@ -93,10 +93,34 @@ class APIError(InterstateError):
 
 
 class APIStatusError(APIError):
-    """The server answered with a 4xx or 5xx status."""
+    """The server answered with a 4xx or 5xx status.
 
-    #: What the user can do about this kind of error; appended to the message.
+    ``message`` and ``code`` are the server's; ``str(error)`` adds the status, what to do about
+    it (``hint``) and any ``note`` from the client (e.g. how many attempts were made).
+    """
+
+    #: What the user can do about this kind of error.
     hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int,
+        code: str | None = None,
+        body: Any = None,
+        response: httpx.Response | None = None,
+        *,
+        note: str = "",
+    ) -> None:
+        super().__init__(message, status_code, code, body, response)
+        self.note = note
+
+    def __str__(self) -> str:
+        detail = self.message if len(self.message) <= 1000 else self.message[:1000] + "…"
+        reason = f" {self.code}" if self.code else ""
+        parts = [f"Error code: {self.status_code}{reason} - {detail.rstrip('.')}.", self.hint,
+                 self.note]
+        return " ".join(part for part in parts if part)
 
 
 class BadRequestError(APIStatusError):
@@ -236,14 +260,13 @@ def _parse_error_body(text: str) -> tuple[Any, str | None, str | None]:
 
 
 def status_error_from_response(response: httpx.Response, *, note: str = "") -> APIStatusError:
-    """The typed error for a 4xx/5xx ``response`` (whose body must already be read).
-
-    ``note`` is appended to the message (e.g. how many attempts were made).
-    """
-    body, code, server_message = _parse_error_body(response.text)
-    cls = _status_class(response.status_code)
-    reason = f" {code}" if code else ""
-    detail = server_message or response.reason_phrase or "no message"
-    parts = [f"Error code: {response.status_code}{reason} - {detail.rstrip('.')}.", cls.hint, note]
-    message = " ".join(part for part in parts if part)
-    return cls(message, response.status_code, code, body, response)
+    """The typed error for a 4xx/5xx ``response`` (whose body must already be read)."""
+    body, code, message = _parse_error_body(response.text)
+    return _status_class(response.status_code)(
+        message or response.reason_phrase or "no message",
+        response.status_code,
+        code,
+        body,
+        response,
+        note=note,
+    )

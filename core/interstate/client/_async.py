@@ -16,9 +16,6 @@ from ._config import (
     NotGiven,
     TargetKind,
     TimeoutArg,
-    load_embedded_transport,
-    resolve_api_key,
-    resolve_target,
 )
 from ._resources import (
     Call,
@@ -39,7 +36,7 @@ __all__ = ["AsyncClient", "AsyncInteractions"]
 
 
 class AsyncClient(BaseClient):
-    """Asynchronous client for the Interactions API; the same API as ``Client``, awaited.
+    """Asynchronous client for the Interactions API: the API of ``Client``, awaited.
 
     ``http_client`` takes an ``httpx.AsyncClient``; an injected client is not closed by
     ``aclose()``. Works under asyncio and trio.
@@ -50,7 +47,9 @@ class AsyncClient(BaseClient):
         import anyio  # an httpx dependency; imported on first use to keep imports fast
 
         await anyio.sleep(seconds)
+
     _http: httpx.AsyncClient
+    _asynchronous = True
 
     def __init__(
         self,
@@ -79,27 +78,6 @@ class AsyncClient(BaseClient):
         )
         self._http = http_client or httpx.AsyncClient(transport=_transport, timeout=self.timeout)
         self.interactions = AsyncInteractions(self)
-
-    @classmethod
-    def from_url(cls, url: str | None = None, *, api_key: str | None = None, **kwargs: Any) -> AsyncClient:
-        """A client for ``url``: ``sqlite:///file.db`` / ``memory://`` (embedded server, in
-        process), ``http(s)://host`` (an interstate server), or ``google``.
-
-        Defaults: ``$INTERSTATE_URL``, else ``sqlite:///~/.interstate/interstate.db``; the API
-        key from ``$INTERSTATE_API_KEY`` (Google: ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``).
-        Other keyword arguments go to the constructor.
-        """
-        target = resolve_target(url)
-        transport = None
-        if target.kind == "embedded":
-            transport = load_embedded_transport(target.url, asynchronous=True)
-        return cls(
-            resolve_api_key(target.kind, api_key),
-            base_url=target.base_url,
-            _target=target.kind,
-            _transport=transport,
-            **kwargs,
-        )
 
     async def _request(
         self,
@@ -159,7 +137,9 @@ class AsyncInteractions:
         return call.finish(response)
 
     @overload
-    async def create(self, *, stream: Literal[True], **params: Unpack[CreateParams]) -> AsyncStream: ...
+    async def create(
+        self, *, stream: Literal[True], **params: Unpack[CreateParams]
+    ) -> AsyncStream: ...
     @overload
     async def create(
         self, *, stream: Literal[False] | None = None, **params: Unpack[CreateParams]
@@ -169,12 +149,13 @@ class AsyncInteractions:
     ) -> Interaction | AsyncStream:
         """Create an interaction (``POST /{v}/interactions``).
 
-        Exactly one of ``model`` / ``agent`` is required. ``stream=True`` returns an ``AsyncStream``
-        of events; otherwise the finished (or, with ``background=True``, running) Interaction.
+        Exactly one of ``model`` / ``agent`` is required. ``stream=True`` returns an
+        ``AsyncStream`` of events; otherwise the finished (or, with ``background=True``,
+        running) Interaction.
         Invalid combinations raise ``ValueError`` before anything is sent.
         """
         return await self._send(create_call(params, stream=stream,
-                                      idempotent=self._client.idempotent_create))
+                                            idempotent=self._client.idempotent_create))
 
     @overload
     async def get(
@@ -213,8 +194,9 @@ class AsyncInteractions:
     ) -> Interaction | AsyncStream:
         """Fetch an interaction; ``stream=True`` replays its events (after ``last_event_id``)."""
         return await self._send(get_call(id, include_input=include_input, stream=stream,
-                                   last_event_id=last_event_id, extra_headers=extra_headers,
-                                   extra_query=extra_query, timeout=timeout))
+                                         last_event_id=last_event_id,
+                                         extra_headers=extra_headers, extra_query=extra_query,
+                                         timeout=timeout))
 
     async def cancel(
         self,
@@ -225,8 +207,8 @@ class AsyncInteractions:
         timeout: TimeoutArg | NotGiven = NOT_GIVEN,
     ) -> Interaction:
         """Cancel a running background interaction; returns it (``status`` ``cancelled``)."""
-        return await self._send(cancel_call(id, extra_headers=extra_headers, extra_query=extra_query,
-                                      timeout=timeout))
+        return await self._send(cancel_call(id, extra_headers=extra_headers,
+                                            extra_query=extra_query, timeout=timeout))
 
     async def delete(
         self,
@@ -237,8 +219,8 @@ class AsyncInteractions:
         timeout: TimeoutArg | NotGiven = NOT_GIVEN,
     ) -> None:
         """Delete a stored interaction."""
-        await self._send(delete_call(id, extra_headers=extra_headers, extra_query=extra_query,
-                               timeout=timeout))
+        await self._send(delete_call(id, extra_headers=extra_headers,
+                                     extra_query=extra_query, timeout=timeout))
 
     async def wait(
         self,
@@ -253,7 +235,8 @@ class AsyncInteractions:
         ...) and return it.
 
         Polls ``GET`` every ``poll_interval`` seconds, doubling up to ``max_poll_interval``.
-        ``stream=True`` follows the event stream instead (cut off at the deadline), then fetches the final state.
+        ``stream=True`` follows the event stream instead (its read timeout is capped to the time
+        left; the deadline is checked as events arrive), then fetches the final state.
         ``timeout`` is a deadline in seconds for the whole wait (None: no deadline); when it
         passes, ``WaitTimeoutError`` is raised with the last state seen.
         """
@@ -263,14 +246,11 @@ class AsyncInteractions:
             call = get_call(id, stream=True,
                             timeout=schedule.stream_timeout(self._client.timeout))
             call.resumable = False  # on a drop, fall back to polling, which keeps the deadline
-            import anyio
-
-            remaining = schedule.remaining()
             try:
-                with anyio.move_on_after(remaining):
-                    async with await self._send(call) as events:
-                        async for _ in events:
-                            pass
+                async with await self._send(call) as events:
+                    async for _ in events:
+                        if schedule.remaining() == 0.0:
+                            break
             except APIConnectionError:
                 pass
         while True:

@@ -7,12 +7,15 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from interstate.errors import ExtensionNotSupportedError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "NOT_GIVEN",
@@ -166,6 +169,9 @@ class BaseClient:
     #: Monotonic clock used by wait(); tests replace it together with ``_sleep``.
     _clock = staticmethod(time.monotonic)
 
+    #: Whether the subclass needs async transports.
+    _asynchronous: bool = False
+
     def __init__(
         self,
         api_key: str | None,
@@ -191,14 +197,34 @@ class BaseClient:
         # Applied to every request, also through an injected client (whose own default, 5 s
         # in httpx, is too short for model calls).
         self.timeout = DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else to_timeout(timeout)
-        self._headers: dict[str, str] = {
-            "content-type": "application/json",
-            "user-agent": _user_agent(),
-        }
+        self._headers = httpx.Headers(
+            {"content-type": "application/json", "user-agent": _user_agent()}
+        )
         if api_key is not None:
             self._headers["x-goog-api-key"] = api_key.strip()
-        self._headers.update(headers or {})
+        self._headers.update(headers)
         self._owns_http = owns_http
+
+    @classmethod
+    def from_url(cls, url: str | None = None, *, api_key: str | None = None, **kwargs: Any) -> Self:
+        """A client for ``url``: ``sqlite:///file.db`` / ``memory://`` (the embedded server, in
+        this process), ``http(s)://host`` (an interstate server), or ``google``.
+
+        Defaults: ``$INTERSTATE_URL``, else ``sqlite:///~/.interstate/interstate.db``; the API
+        key from ``$INTERSTATE_API_KEY`` (Google: ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``).
+        Other keyword arguments go to the constructor.
+        """
+        target = resolve_target(url)
+        transport = None
+        if target.kind == "embedded":
+            transport = load_embedded_transport(target.url, asynchronous=cls._asynchronous)
+        return cls(
+            resolve_api_key(target.kind, api_key),
+            base_url=target.base_url,
+            _target=target.kind,
+            _transport=transport,
+            **kwargs,
+        )
 
     @property
     def supports_extensions(self) -> bool:
@@ -222,8 +248,9 @@ class BaseClient:
         stream: bool = False,
     ) -> httpx.Request:
         """``{base_url}/{api_version}/{path}`` with default headers, then per-call headers."""
-        merged = {**self._headers, "accept": "text/event-stream" if stream else "application/json"}
-        merged.update(headers or {})
+        merged = self._headers.copy()
+        merged["accept"] = "text/event-stream" if stream else "application/json"
+        merged.update(headers)
         return self._http.build_request(
             method,
             f"{self.base_url}/{self.api_version}/{path.lstrip('/')}",

@@ -125,7 +125,9 @@ def create_call(params: Mapping[str, Any], *, stream: bool | None, idempotent: b
         body["stream"] = stream
     body.update(_to_json(params.get("extra_body") or {}))
     _validate_create(body)
-    headers = {IDEMPOTENCY_HEADER: new_idempotency_key(), **(params.get("extra_headers") or {})}
+    headers = dict(params.get("extra_headers") or {})
+    if not any(name.lower() == IDEMPOTENCY_HEADER for name in headers):
+        headers[IDEMPOTENCY_HEADER] = new_idempotency_key()
     return Call(
         "POST",
         "interactions",

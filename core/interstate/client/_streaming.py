@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, AsyncGenerator, AsyncIterator, Generator, Iter
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from interstate.errors import APIResponseError
+from interstate.errors import APIConnectionError, APIResponseError
 from interstate.types import (
     ErrorEvent,
     InteractionCompletedEvent,
@@ -90,24 +90,23 @@ class _StreamState:
         None when the stream is over. Raises when it was cut and cannot be resumed."""
         if self.finished:
             return None
-        resumable = (
-            self.call.resumable
-            and self.interaction_id is not None
-            and not self._anonymous
-            and self.drops < self.max_reconnects
-        )
-        if not resumable:
+        if not (self.call.resumable and self.interaction_id and not self._anonymous):
             if error is None:
-                return None
-            hint = ""
-            if self.interaction_id and self.last_event_id:
-                hint = (
-                    f"Resume with get({self.interaction_id!r}, stream=True, "
-                    f"last_event_id={self.last_event_id!r})."
-                )
+                return None  # the server ended it; there is nothing to resume from
+            raise connection_error(error) from error
+        if self.drops < self.max_reconnects:
+            self.drops += 1
+            return self.call.resume(self.interaction_id, self.last_event_id)
+        hint = (
+            f"Resume later with get({self.interaction_id!r}, stream=True"
+            + (f", last_event_id={self.last_event_id!r})." if self.last_event_id else ").")
+        )
+        if error is not None:
             raise connection_error(error, note=hint) from error
-        self.drops += 1
-        return self.call.resume(self.interaction_id, self.last_event_id)
+        raise APIConnectionError(
+            f"The event stream of interaction {self.interaction_id!r} ended before the "
+            f"interaction finished, {self.drops + 1} times in a row. {hint}"
+        )
 
     def backoff(self) -> float:
         return backoff_delay(self.drops - 1)

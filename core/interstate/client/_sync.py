@@ -17,9 +17,6 @@ from ._config import (
     NotGiven,
     TargetKind,
     TimeoutArg,
-    load_embedded_transport,
-    resolve_api_key,
-    resolve_target,
 )
 from ._resources import (
     Call,
@@ -78,27 +75,6 @@ class Client(BaseClient):
         )
         self._http = http_client or httpx.Client(transport=_transport, timeout=self.timeout)
         self.interactions = Interactions(self)
-
-    @classmethod
-    def from_url(cls, url: str | None = None, *, api_key: str | None = None, **kwargs: Any) -> Client:
-        """A client for ``url``: ``sqlite:///file.db`` / ``memory://`` (embedded server, in
-        process), ``http(s)://host`` (an interstate server), or ``google``.
-
-        Defaults: ``$INTERSTATE_URL``, else ``sqlite:///~/.interstate/interstate.db``; the API
-        key from ``$INTERSTATE_API_KEY`` (Google: ``$GEMINI_API_KEY`` / ``$GOOGLE_API_KEY``).
-        Other keyword arguments go to the constructor.
-        """
-        target = resolve_target(url)
-        transport = None
-        if target.kind == "embedded":
-            transport = load_embedded_transport(target.url, asynchronous=False)
-        return cls(
-            resolve_api_key(target.kind, api_key),
-            base_url=target.base_url,
-            _target=target.kind,
-            _transport=transport,
-            **kwargs,
-        )
 
     def _request(
         self,

@@ -178,6 +178,9 @@ class InteractionService:
             labels=dict(request.labels or {}),
             background=bool(request.background),
             idempotency_key=idempotency_key,
+            # A foreground turn starts here at once: lease it so no worker claims it too.
+            lease_owner=None if request.background else self.owner,
+            lease_until=None if request.background else now + self.worker.lease_seconds,
         )
 
     async def _parent(self, tenant: str, parent_id: str | None) -> InteractionRecord | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any, Union
 
 from pydantic import model_validator
@@ -237,9 +236,13 @@ MAX_LABELS = 64
 MAX_LABEL_LENGTH = 63
 
 
+def _is_label_letter(ch: str) -> bool:
+    """A lowercase letter, or a letter of a script without case (``"é"``, ``"ß"``, ``"開"``)."""
+    return ch.isalpha() and ch == ch.lower()
+
+
 def _label_char_ok(ch: str) -> bool:
-    """A lowercase or caseless letter (``\\p{Ll}``, ``\\p{Lo}``), a number, ``_`` or ``-``."""
-    return ch in "_-" or unicodedata.category(ch) in ("Ll", "Lo") or ch.isnumeric()
+    return _is_label_letter(ch) or ch.isnumeric() or ch in "_-"
 
 
 def validate_labels(labels: dict[str, str]) -> None:
@@ -266,8 +269,7 @@ def validate_labels(labels: dict[str, str]) -> None:
                     f"label {what} {text!r} contains {bad[0]!r}; only lowercase letters, "
                     "digits, '_' and '-' are allowed"
                 )
-        first = key[:1]
-        if not first or unicodedata.category(first) not in ("Ll", "Lo"):
+        if not key or not _is_label_letter(key[0]):
             raise ValueError(f"label key {key!r} must start with a lowercase letter")
 
 
