@@ -23,7 +23,13 @@ RESULT = {"type": "function_result", "call_id": "c1", "result": "ok"}
         ("Hello?", lambda v: v == "Hello?"),
         (TEXT, lambda v: isinstance(v, it.TextContent)),
         ([TEXT, IMAGE], lambda v: [type(c) for c in v] == [it.TextContent, it.ImageContent]),
-        ([USER, CALL, RESULT], lambda v: [type(s) for s in v] == [it.UserInputStep, it.FunctionCallStep, it.FunctionResultStep]),
+        (
+            [USER, CALL, RESULT],
+            lambda v: (
+                [type(s) for s in v]
+                == [it.UserInputStep, it.FunctionCallStep, it.FunctionResultStep]
+            ),
+        ),
     ],
     ids=["string", "content", "content-list", "step-list"],
 )
@@ -68,17 +74,26 @@ def test_string_becomes_one_user_turn() -> None:
     ]
 
 
-@pytest.mark.parametrize("value", [IMAGE, it.ImageContent(uri="https://x/y.png", mime_type="image/png")], ids=["dict", "model"])
+@pytest.mark.parametrize(
+    "value",
+    [IMAGE, it.ImageContent(uri="https://x/y.png", mime_type="image/png")],
+    ids=["dict", "model"],
+)
 def test_single_content_becomes_one_user_turn(value: Any) -> None:
     assert wire(it.normalize_input(value)) == [{"type": "user_input", "content": [IMAGE]}]
 
 
 def test_content_list_becomes_one_user_turn() -> None:
-    assert wire(it.normalize_input([TEXT, IMAGE])) == [{"type": "user_input", "content": [TEXT, IMAGE]}]
+    assert wire(it.normalize_input([TEXT, IMAGE])) == [
+        {"type": "user_input", "content": [TEXT, IMAGE]}
+    ]
 
 
 def test_step_list_is_kept_as_is() -> None:
-    steps = [it.UserInputStep(content=[it.TextContent(text="q")]), it.FunctionCallStep(id="c", name="f", arguments={})]
+    steps = [
+        it.UserInputStep(content=[it.TextContent(text="q")]),
+        it.FunctionCallStep(id="c", name="f", arguments={}),
+    ]
     normalized = it.normalize_input(steps)
     assert [id(s) for s in normalized] == [id(s) for s in steps]
     assert wire(it.normalize_input([USER, CALL, RESULT])) == [USER, CALL, RESULT]
@@ -91,12 +106,22 @@ def test_step_list_is_kept_as_is() -> None:
         ([], []),
         # Unknown types follow the rest of the list; alone they are taken as steps.
         ([{"type": "robot_action"}], [{"type": "robot_action"}]),
-        ([{"type": "hologram"}, TEXT], [{"type": "user_input", "content": [{"type": "hologram"}, TEXT]}]),
+        (
+            [{"type": "hologram"}, TEXT],
+            [{"type": "user_input", "content": [{"type": "hologram"}, TEXT]}],
+        ),
         ([{"type": "hologram"}, USER], [{"type": "hologram"}, USER]),
-        # A dict with ``role``/``content`` and no type is a step, never a content block.
+        # A dict with ``role``/``content`` and no known type is a step, never a content block.
         ([{"role": "user", "content": [TEXT]}], [{"role": "user", "content": [TEXT]}]),
     ],
-    ids=["none", "empty", "unknown-alone", "unknown-with-content", "unknown-with-steps", "role-content-dict"],
+    ids=[
+        "none",
+        "empty",
+        "unknown-alone",
+        "unknown-with-content",
+        "unknown-with-steps",
+        "role-content-dict",
+    ],
 )
 def test_normalize_edge_cases(value: Any, expected: list[dict[str, Any]]) -> None:
     assert wire(it.normalize_input(value)) == expected
@@ -104,8 +129,13 @@ def test_normalize_edge_cases(value: Any, expected: list[dict[str, Any]]) -> Non
 
 @pytest.mark.parametrize(
     "value",
-    [[TEXT, CALL], [it.UserInputStep(), it.TextContent(text="a")], [{"type": "user_input"}, {"type": "image"}]],
-    ids=["dicts", "models", "bare"],
+    [
+        [TEXT, CALL],
+        [it.UserInputStep(), it.TextContent(text="a")],
+        [{"type": "user_input"}, {"type": "image"}],
+        [{"type": "turn", "content": [TEXT]}, TEXT],
+    ],
+    ids=["dicts", "models", "bare", "untyped-turn-and-content"],
 )
 def test_normalize_rejects_mixed_lists(value: list[Any]) -> None:
     with pytest.raises(ValueError, match="mixes steps and content blocks"):

@@ -31,7 +31,19 @@ def user(t: str) -> dict[str, Any]:
     ("steps", "expected"),
     [
         ([CALL, RESULT, THOUGHT, text("A"), THOUGHT, text("B"), CALL], "AB"),
-        ([{"type": "model_output", "content": [{"type": "text", "text": "A"}, IMAGE, {"type": "text", "text": "B"}]}], "B"),
+        (
+            [
+                {
+                    "type": "model_output",
+                    "content": [
+                        {"type": "text", "text": "A"},
+                        IMAGE,
+                        {"type": "text", "text": "B"},
+                    ],
+                }
+            ],
+            "B",
+        ),
         ([text("A"), {"type": "model_output", "content": [IMAGE]}, text("B")], "B"),
         ([text("old"), user("q"), text("new")], "new"),
         ([text("old"), user("q")], ""),
@@ -70,7 +82,11 @@ def test_output_text_without_steps_and_never_serialised() -> None:
 
 def test_output_media_is_the_last_block_after_the_user_turn() -> None:
     audio = {"type": "audio", "data": "AAAA"}
-    steps = [{"type": "model_output", "content": [IMAGE]}, user("q"), {"type": "model_output", "content": [audio, {**IMAGE, "uri": "second"}]}]
+    steps = [
+        {"type": "model_output", "content": [IMAGE]},
+        user("q"),
+        {"type": "model_output", "content": [audio, {**IMAGE, "uri": "second"}]},
+    ]
     interaction = it.Interaction.model_validate({"steps": steps})
     assert interaction.output_image.uri == "second"
     assert interaction.output_audio.to_wire() == audio
@@ -79,21 +95,25 @@ def test_output_media_is_the_last_block_after_the_user_turn() -> None:
 
 def test_status_sets() -> None:
     s = it.InteractionStatus
-    assert s.TERMINAL == {"completed", "failed", "cancelled", "incomplete", "budget_exceeded"}
-    assert s.SETTLED == s.TERMINAL | {"requires_action", "requires_continuation"}
+    assert {"completed", "failed", "cancelled", "incomplete", "budget_exceeded"} == s.TERMINAL
+    assert s.TERMINAL | {"requires_action", "requires_continuation"} == s.SETTLED
     assert s.QUEUED == "queued" and s.IN_PROGRESS == "in_progress"
     assert s.IN_PROGRESS not in s.SETTLED and s.QUEUED not in s.SETTLED
 
 
 def test_interaction_status_is_optional_and_open() -> None:
     assert it.Interaction.model_validate({"id": "v1"}).status is None
-    assert it.Interaction.model_validate({"status": "paused_for_review"}).status == "paused_for_review"
+    assert (
+        it.Interaction.model_validate({"status": "paused_for_review"}).status == "paused_for_review"
+    )
 
 
 def test_partial_interaction_on_events_requires_id_and_status() -> None:
     with pytest.raises(ValidationError):
         it.parse_event({"event_type": "interaction.created", "interaction": {"id": "v1"}})
-    event = it.parse_event({"event_type": "interaction.created", "interaction": {"id": "v1", "status": "queued"}})
+    event = it.parse_event(
+        {"event_type": "interaction.created", "interaction": {"id": "v1", "status": "queued"}}
+    )
     assert isinstance(event.interaction, it.InteractionSummary)
 
 
@@ -124,27 +144,43 @@ def test_discriminators_are_always_emitted() -> None:
 
 
 def test_response_format_single_or_list() -> None:
-    one = {"model": "m", "response_format": {"type": "text", "mime_type": "application/json", "schema": {"type": "object"}}}
+    one = {
+        "model": "m",
+        "response_format": {
+            "type": "text",
+            "mime_type": "application/json",
+            "schema": {"type": "object"},
+        },
+    }
     request = it.CreateInteractionRequest.model_validate(one)
     assert request.response_format.schema_ == {"type": "object"}
     assert request.to_wire() == one
-    many = {"model": "m", "response_format": [{"type": "image"}, {"type": "audio", "mime_type": "audio/wav"}]}
+    many = {
+        "model": "m",
+        "response_format": [{"type": "image"}, {"type": "audio", "mime_type": "audio/wav"}],
+    }
     request = it.CreateInteractionRequest.model_validate(many)
-    assert [type(f) for f in request.response_format] == [it.ImageResponseFormat, it.AudioResponseFormat]
+    assert [type(f) for f in request.response_format] == [
+        it.ImageResponseFormat,
+        it.AudioResponseFormat,
+    ]
     assert request.to_wire() == many
 
 
 def test_environment_id_or_object() -> None:
     assert it.CreateInteractionRequest(agent="a", environment="env-1").environment == "env-1"
-    request = it.CreateInteractionRequest.model_validate({"agent": "a", "environment": {"type": "remote", "network": "disabled"}})
+    request = it.CreateInteractionRequest.model_validate(
+        {"agent": "a", "environment": {"type": "remote", "network": "disabled"}}
+    )
     assert isinstance(request.environment, it.Environment)
 
 
 def test_import_is_cheap() -> None:
     """``import interstate.types`` pulls in pydantic only: no HTTP stack, no SDK."""
     code = (
-        "import sys, interstate.types; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'google', 'starlette', 'anyio'}))"
+        "import sys, interstate.types\n"
+        "roots = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(roots & {'httpx', 'google', 'starlette', 'anyio'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -90,7 +90,14 @@ def test_invalid_labels(labels: dict[Any, Any], message: str) -> None:
         ({"agent": "a", "cached_content": "cachedContents/x"}, "cached_content is only for model"),
         ({"model": "m", "labels": {"Bad": "x"}}, "contains 'B'"),
     ],
-    ids=["both", "neither", "agent_config-with-model", "generation_config-with-agent", "cached_content-with-agent", "labels"],
+    ids=[
+        "both",
+        "neither",
+        "agent_config-with-model",
+        "generation_config-with-agent",
+        "cached_content-with-agent",
+        "labels",
+    ],
 )
 def test_create_request_rules(body: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -101,8 +108,17 @@ def test_create_request_rules(body: dict[str, Any], message: str) -> None:
     "body",
     [
         {"model": "m"},
-        {"model": "m", "generation_config": {"seed": 1}, "cached_content": "c", "labels": {"a": ""}},
-        {"agent": "deep-research-preview-04-2026", "agent_config": {"type": "deep-research"}, "background": True},
+        {
+            "model": "m",
+            "generation_config": {"seed": 1},
+            "cached_content": "c",
+            "labels": {"a": ""},
+        },
+        {
+            "agent": "deep-research-preview-04-2026",
+            "agent_config": {"type": "deep-research"},
+            "background": True,
+        },
     ],
     ids=["minimal-model", "model-options", "agent"],
 )

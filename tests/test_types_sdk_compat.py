@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from google.genai import interactions as gi
@@ -230,8 +231,12 @@ ANNOTATION_CASES = [
     Case(
         "place_citation",
         gi.PlaceCitation(
-            place_id="p1", name="Cafe", url="https://maps/p1", review_snippets=[REVIEW],
-            start_index=0, end_index=4,
+            place_id="p1",
+            name="Cafe",
+            url="https://maps/p1",
+            review_snippets=[REVIEW],
+            start_index=0,
+            end_index=4,
         ),
         it.PlaceCitation,
         "annotation",
@@ -245,8 +250,12 @@ ANNOTATION_CASES = [
     Case(
         "word_info",
         gi.WordInfo(
-            text="hi", speaker="A", start_offset="0.1s", end_offset="0.4s",
-            start_index=0, end_index=2,
+            text="hi",
+            speaker="A",
+            start_offset="0.1s",
+            end_offset="0.4s",
+            start_index=0,
+            end_index=2,
         ),
         it.WordInfo,
         "annotation",
@@ -452,7 +461,9 @@ TOOL_CASES = [
     Case("code_execution", gi.CodeExecution(), it.CodeExecutionTool, "tool"),
     Case(
         "file_search",
-        gi.FileSearch(file_search_store_names=["fileSearchStores/a"], metadata_filter="y>1", top_k=4),
+        gi.FileSearch(
+            file_search_store_names=["fileSearchStores/a"], metadata_filter="y>1", top_k=4
+        ),
         it.FileSearchTool,
         "tool",
     ),
@@ -481,7 +492,12 @@ TOOL_CASES = [
     Case(
         "retrieval",
         gi.Retrieval(
-            retrieval_types=["vertex_ai_search", "rag_store", "exa_ai_search", "parallel_ai_search"],
+            retrieval_types=[
+                "vertex_ai_search",
+                "rag_store",
+                "exa_ai_search",
+                "parallel_ai_search",
+            ],
             vertex_ai_search_config=gi.VertexAISearchConfig(datastores=["ds1"], engine="eng"),
             rag_store_config=gi.RagStoreConfig(
                 rag_resources=[gi.RagResource(rag_corpus="corpora/c", rag_file_ids=["f1"])],
@@ -526,8 +542,15 @@ DELTA_CASES = [
         it.ThoughtSummaryDelta,
         "delta",
     ),
-    Case("thought_signature", gi.ThoughtSignatureDelta(signature=SIG), it.ThoughtSignatureDelta, "delta"),
-    Case("arguments_delta", gi.ArgumentsDelta(arguments='{"city": "Pa'), it.ArgumentsDelta, "delta"),
+    Case(
+        "thought_signature",
+        gi.ThoughtSignatureDelta(signature=SIG),
+        it.ThoughtSignatureDelta,
+        "delta",
+    ),
+    Case(
+        "arguments_delta", gi.ArgumentsDelta(arguments='{"city": "Pa'), it.ArgumentsDelta, "delta"
+    ),
     Case(
         "image",
         gi.ImageDelta(data=B64, uri="https://x/i.png", mime_type="image/webp", resolution="low"),
@@ -608,7 +631,9 @@ DELTA_CASES = [
         it.URLContextResultDelta,
         "delta",
     ),
-    Case("file_search_call", gi.FileSearchCallDelta(signature=SIG), it.FileSearchCallDelta, "delta"),
+    Case(
+        "file_search_call", gi.FileSearchCallDelta(signature=SIG), it.FileSearchCallDelta, "delta"
+    ),
     Case(
         "file_search_result",
         gi.FileSearchResultDelta(result=[FILE_SEARCH_RESULT], signature=SIG),
@@ -643,7 +668,10 @@ DELTA_CASES = [
     ),
     Case("processing_call", gi.ProcessingCallDelta(signature=SIG), it.ProcessingCallDelta, "delta"),
     Case(
-        "processing_result", gi.ProcessingResultDelta(signature=SIG), it.ProcessingResultDelta, "delta"
+        "processing_result",
+        gi.ProcessingResultDelta(signature=SIG),
+        it.ProcessingResultDelta,
+        "delta",
     ),
 ]
 
@@ -700,7 +728,10 @@ EVENT_CASES = [
     Case(
         "step.stop",
         gi.StepStop(
-            event_id="v1_a:4", index=1, usage=gi.Usage(total_tokens=9), step_usage=gi.Usage(total_tokens=2)
+            event_id="v1_a:4",
+            index=1,
+            usage=gi.Usage(total_tokens=9),
+            step_usage=gi.Usage(total_tokens=2),
         ),
         it.StepStop,
         "event",
@@ -733,28 +764,30 @@ EVENT_CASES = [
 CONFIG_CASES = [
     Case(
         "generation_config-full",
-        quietly(lambda: gi.GenerationConfig(
-            max_output_tokens=128,
-            seed=7,
-            stop_sequences=["END"],
-            temperature=0.2,
-            top_p=0.9,
-            thinking_level="xhigh",
-            thinking_summaries="auto",
-            tool_choice="validated",
-            speech_config=[gi.SpeechConfig(voice="Kore", language="en-US", speaker="A")],
-            image_config=gi.ImageConfig(aspect_ratio="21:9", image_size="2K"),
-            video_config=gi.VideoConfig(task="image_to_video"),
-            transcription_config=gi.TranscriptionConfig(
-                language_codes=["en-US"],
-                custom_vocabulary=["interstate"],
-                mode="verbatim",
-                adaptation_phrases=["lang graph"],
-                diarization_mode="on",
-                language_hints=["en"],
-                timestamp_granularities=["word"],
-            ),
-        )),
+        quietly(
+            lambda: gi.GenerationConfig(
+                max_output_tokens=128,
+                seed=7,
+                stop_sequences=["END"],
+                temperature=0.2,
+                top_p=0.9,
+                thinking_level="xhigh",
+                thinking_summaries="auto",
+                tool_choice="validated",
+                speech_config=[gi.SpeechConfig(voice="Kore", language="en-US", speaker="A")],
+                image_config=gi.ImageConfig(aspect_ratio="21:9", image_size="2K"),
+                video_config=gi.VideoConfig(task="image_to_video"),
+                transcription_config=gi.TranscriptionConfig(
+                    language_codes=["en-US"],
+                    custom_vocabulary=["interstate"],
+                    mode="verbatim",
+                    adaptation_phrases=["lang graph"],
+                    diarization_mode="on",
+                    language_hints=["en"],
+                    timestamp_granularities=["word"],
+                ),
+            )
+        ),
         it.GenerationConfig,
     ),
     Case(
@@ -764,7 +797,10 @@ CONFIG_CASES = [
                 allowed_tools=gi.AllowedTools(mode="any", tools=["get_weather"])
             ),
             speech_config=gi.SpeakerConfig(
-                speakers=[gi.SpeechConfig(voice="Kore", speaker="A"), gi.SpeechConfig(voice="Puck", speaker="B")]
+                speakers=[
+                    gi.SpeechConfig(voice="Kore", speaker="A"),
+                    gi.SpeechConfig(voice="Puck", speaker="B"),
+                ]
             ),
         ),
         it.GenerationConfig,
@@ -811,7 +847,11 @@ CONFIG_CASES = [
     Case(
         "response_format-video",
         gi.VideoResponseFormat(
-            aspect_ratio="9:16", resolution="1080p", duration="8s", delivery="uri", gcs_uri="gs://b/o"
+            aspect_ratio="9:16",
+            resolution="1080p",
+            duration="8s",
+            delivery="uri",
+            gcs_uri="gs://b/o",
         ),
         it.VideoResponseFormat,
         "response_format",
@@ -945,7 +985,9 @@ REQUEST_CASES = [
     ),
     Case(
         "create-model-content-input",
-        gi.CreateModelInteraction(model="gemini-2.5-pro", input=gi.TextContent(text="single block")),
+        gi.CreateModelInteraction(
+            model="gemini-2.5-pro", input=gi.TextContent(text="single block")
+        ),
         it.CreateInteractionRequest,
     ),
     Case(
@@ -1190,7 +1232,11 @@ OBSERVED_CREATE_BODY = {
         }
     ],
     "labels": {"team": "x"},
-    "response_format": {"mime_type": "application/json", "schema": {"type": "object"}, "type": "text"},
+    "response_format": {
+        "mime_type": "application/json",
+        "schema": {"type": "object"},
+        "type": "text",
+    },
     "store": False,
     "system_instruction": "Be terse.",
     "tools": [
@@ -1220,7 +1266,9 @@ def test_request_built_with_interstate_matches_the_observed_sdk_body() -> None:
             )
         ],
         labels={"team": "x"},
-        response_format=it.TextResponseFormat(mime_type="application/json", schema={"type": "object"}),
+        response_format=it.TextResponseFormat(
+            mime_type="application/json", schema={"type": "object"}
+        ),
         store=False,
         system_instruction="Be terse.",
         tools=[
@@ -1239,21 +1287,99 @@ def test_request_built_with_interstate_matches_the_observed_sdk_body() -> None:
 
 #: ``data:`` payloads of a stream the SDK parsed correctly (reference §6.3, observed).
 OBSERVED_STREAM = [
-    ({"event_type": "interaction.created", "event_id": "v1_7d08:0", "interaction": {"id": "v1_7d08", "status": "in_progress", "created": "2026-01-01T00:00:00Z", "model": "gemini-3-flash-preview", "object": "interaction"}}, it.InteractionCreatedEvent),
-    ({"event_type": "interaction.status_update", "event_id": "v1_7d08:1", "interaction_id": "v1_7d08", "status": "in_progress"}, it.InteractionStatusUpdate),
-    ({"event_type": "step.start", "event_id": "v1_7d08:2", "index": 0, "step": {"type": "thought"}}, it.StepStart),
-    ({"event_type": "step.delta", "event_id": "v1_7d08:3", "index": 0, "delta": {"type": "thought_summary", "content": {"type": "text", "text": "thinking..."}}}, it.StepDelta),
-    ({"event_type": "step.delta", "event_id": "v1_7d08:4", "index": 0, "delta": {"type": "thought_signature", "signature": "c2ln"}}, it.StepDelta),
+    (
+        {
+            "event_type": "interaction.created",
+            "event_id": "v1_7d08:0",
+            "interaction": {
+                "id": "v1_7d08",
+                "status": "in_progress",
+                "created": "2026-01-01T00:00:00Z",
+                "model": "gemini-3-flash-preview",
+                "object": "interaction",
+            },
+        },
+        it.InteractionCreatedEvent,
+    ),
+    (
+        {
+            "event_type": "interaction.status_update",
+            "event_id": "v1_7d08:1",
+            "interaction_id": "v1_7d08",
+            "status": "in_progress",
+        },
+        it.InteractionStatusUpdate,
+    ),
+    (
+        {
+            "event_type": "step.start",
+            "event_id": "v1_7d08:2",
+            "index": 0,
+            "step": {"type": "thought"},
+        },
+        it.StepStart,
+    ),
+    (
+        {
+            "event_type": "step.delta",
+            "event_id": "v1_7d08:3",
+            "index": 0,
+            "delta": {
+                "type": "thought_summary",
+                "content": {"type": "text", "text": "thinking..."},
+            },
+        },
+        it.StepDelta,
+    ),
+    (
+        {
+            "event_type": "step.delta",
+            "event_id": "v1_7d08:4",
+            "index": 0,
+            "delta": {"type": "thought_signature", "signature": "c2ln"},
+        },
+        it.StepDelta,
+    ),
     ({"event_type": "step.stop", "event_id": "v1_7d08:5", "index": 0}, it.StepStop),
-    ({"event_type": "step.start", "event_id": "v1_7d08:6", "index": 1, "step": {"type": "model_output", "content": []}}, it.StepStart),
-    ({"event_type": "step.delta", "event_id": "v1_7d08:7", "index": 1, "delta": {"type": "text", "text": "Hello f"}}, it.StepDelta),
+    (
+        {
+            "event_type": "step.start",
+            "event_id": "v1_7d08:6",
+            "index": 1,
+            "step": {"type": "model_output", "content": []},
+        },
+        it.StepStart,
+    ),
+    (
+        {
+            "event_type": "step.delta",
+            "event_id": "v1_7d08:7",
+            "index": 1,
+            "delta": {"type": "text", "text": "Hello f"},
+        },
+        it.StepDelta,
+    ),
     ({"event_type": "step.stop", "event_id": "v1_7d08:8", "index": 1}, it.StepStop),
-    ({"event_type": "interaction.completed", "event_id": "v1_7d08:9", "interaction": {"id": "v1_7d08", "status": "completed", "updated": "2026-01-01T00:00:01Z", "usage": {"total_tokens": 7}}}, it.InteractionCompletedEvent),
+    (
+        {
+            "event_type": "interaction.completed",
+            "event_id": "v1_7d08:9",
+            "interaction": {
+                "id": "v1_7d08",
+                "status": "completed",
+                "updated": "2026-01-01T00:00:01Z",
+                "usage": {"total_tokens": 7},
+            },
+        },
+        it.InteractionCompletedEvent,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("data", "expected"), OBSERVED_STREAM, ids=[f"{i}-{d['event_type']}" for i, (d, _) in enumerate(OBSERVED_STREAM)]
+    ("data", "expected"),
+    OBSERVED_STREAM,
+    ids=[f"{i}-{d['event_type']}" for i, (d, _) in enumerate(OBSERVED_STREAM)],
 )
 def test_observed_stream_events(data: dict[str, Any], expected: type[BaseModel]) -> None:
     event = it.parse_event(json.loads(json.dumps(data)))

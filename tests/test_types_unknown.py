@@ -53,7 +53,9 @@ def test_unknown_types_nested_in_an_interaction_round_trip() -> None:
     ],
     ids=["delta", "step"],
 )
-def test_unknown_payload_inside_a_known_event(event: dict[str, Any], delta_or_step_class: type) -> None:
+def test_unknown_payload_inside_a_known_event(
+    event: dict[str, Any], delta_or_step_class: type
+) -> None:
     parsed = it.parse_event(copy.deepcopy(event))
     inner = parsed.delta if isinstance(parsed, it.StepDelta) else parsed.step
     assert isinstance(inner, delta_or_step_class)
@@ -83,9 +85,17 @@ def test_unknown_or_untyped_event_is_kept(event: dict[str, Any]) -> None:
         (it.EnvironmentConfig, {"type": "local", "path": "/tmp"}, it.UnknownEnvironment),
         (it.MediaProcessing, {"type": "dynamic", "fps": 2}, it.UnknownMediaProcessing),
     ],
-    ids=["step-without-type", "content-without-type", "response-format-dict", "environment", "processing"],
+    ids=[
+        "step-without-type",
+        "content-without-type",
+        "response-format-dict",
+        "environment",
+        "processing",
+    ],
 )
-def test_untagged_or_unknown_objects_fall_back(union: Any, payload: dict[str, Any], expected: type) -> None:
+def test_untagged_or_unknown_objects_fall_back(
+    union: Any, payload: dict[str, Any], expected: type
+) -> None:
     parsed = TypeAdapter(union).validate_python(dict(payload))
     assert type(parsed) is expected
     assert parsed.to_wire() == payload
@@ -104,7 +114,11 @@ def test_unknown_fields_are_preserved_at_every_level() -> None:
         "id": "v1_x",
         "status": "completed",
         "new_top_level": {"a": [1, 2]},
-        "generation_config": {"seed": 1, "new_knob": True, "tool_choice": {"allowed_tools": {"mode": "any", "x": 1}}},
+        "generation_config": {
+            "seed": 1,
+            "new_knob": True,
+            "tool_choice": {"allowed_tools": {"mode": "any", "x": 1}},
+        },
         "steps": [
             {
                 "type": "model_output",
@@ -112,7 +126,11 @@ def test_unknown_fields_are_preserved_at_every_level() -> None:
                 "content": [{"type": "image", "uri": "u", "new_content_field": 3}],
             }
         ],
-        "usage": {"total_tokens": 1, "new_usage": 2, "input_tokens_by_modality": [{"modality": "text", "tokens": 1, "z": 0}]},
+        "usage": {
+            "total_tokens": 1,
+            "new_usage": 2,
+            "input_tokens_by_modality": [{"modality": "text", "tokens": 1, "z": 0}],
+        },
         "errors": [{"code": "x", "message": "m", "details": []}],
     }
     interaction = it.Interaction.model_validate(copy.deepcopy(payload))
@@ -122,7 +140,11 @@ def test_unknown_fields_are_preserved_at_every_level() -> None:
 
 
 def test_extra_fields_on_events_and_error_bodies() -> None:
-    event = {"event_type": "error", "error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED", "retry": 1}, "metadata": {"k": 1}}
+    event = {
+        "event_type": "error",
+        "error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED", "retry": 1},
+        "metadata": {"k": 1},
+    }
     assert it.parse_event(copy.deepcopy(event)).to_wire() == event
     body = {"error": {"code": "x", "message": "m", "help": "url"}, "trace": "t"}
     assert it.ErrorBody.model_validate(copy.deepcopy(body)).to_wire() == body
@@ -139,7 +161,9 @@ def test_unknown_variants_built_in_python_emit_their_fields() -> None:
 
 def test_int64_accepts_numbers_and_sends_strings() -> None:
     """``max_total_tokens`` is a protobuf int64: the SDK sends it as a decimal string."""
-    config = TypeAdapter(it.AgentConfig).validate_python({"type": "antigravity", "max_total_tokens": 5})
+    config = TypeAdapter(it.AgentConfig).validate_python(
+        {"type": "antigravity", "max_total_tokens": 5}
+    )
     assert config.max_total_tokens == 5
     assert config.to_wire() == {"type": "antigravity", "max_total_tokens": "5"}
     assert it.AntigravityAgentConfig(max_total_tokens="7").max_total_tokens == 7

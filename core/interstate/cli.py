@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,12 +18,6 @@ app = typer.Typer(
 @app.callback()
 def interstate() -> None:
     """interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen."""
-
-
-def default_db() -> str:
-    """``$INTERSTATE_HOME/interstate.db`` (default ``~/.interstate/interstate.db``)."""
-    home = os.environ.get("INTERSTATE_HOME") or "~/.interstate"
-    return str(Path(home).expanduser() / "interstate.db")
 
 
 def _is_loopback(host: str) -> bool:
@@ -120,8 +113,9 @@ def serve(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    path = db or default_db()
-    url = path if path.startswith("sqlite:") else f"sqlite:///{path}"
+    from interstate.client._config import default_database_url
+
+    url = default_database_url() if not db else db if db.startswith("sqlite:") else f"sqlite:///{db}"
 
     async def open_service() -> InteractionService:
         return await InteractionService.open(
@@ -129,7 +123,7 @@ def serve(
         )
 
     application = create_app(open_service=open_service, auth=auth, max_body_bytes=max_body_bytes)
-    typer.echo(f"interstate serving {path} on http://{host}:{port}", err=True)
+    typer.echo(f"interstate serving {url} on http://{host}:{port}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 

@@ -51,6 +51,7 @@ from interstate.errors import (
 )
 
 from ._async import AsyncClient, AsyncInteractions
+from ._extensions import AsyncExtensions, Extensions
 from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, NotGiven
 from ._resources import CreateParams
 from ._streaming import AsyncStream, Stream
@@ -61,6 +62,8 @@ __all__ = [
     "AsyncClient",
     "Interactions",
     "AsyncInteractions",
+    "Extensions",
+    "AsyncExtensions",
     "Stream",
     "AsyncStream",
     "CreateParams",

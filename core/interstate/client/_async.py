@@ -27,6 +27,7 @@ from ._resources import (
     get_call,
 )
 from ._retry import RetryAttempt
+from ._extensions import AsyncExtensions
 from ._streaming import AsyncStream
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class AsyncClient(BaseClient):
         )
         self._http = http_client or httpx.AsyncClient(transport=_transport, timeout=self.timeout)
         self.interactions = AsyncInteractions(self)
+        #: interstate extensions (record, list, chain, metadata, export/import).
+        self.interstate = AsyncExtensions(self)
 
     async def _request(
         self,
@@ -85,6 +88,7 @@ class AsyncClient(BaseClient):
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
@@ -97,8 +101,8 @@ class AsyncClient(BaseClient):
         raises ``APIStatusError`` subclasses and ``APIConnectionError``. ``idempotent=False``
         limits retries to failures where the server cannot have processed the request.
         """
-        request = self._build_request(method, path, json=json, params=params, headers=headers,
-                                      timeout=timeout, stream=stream)
+        request = self._build_request(method, path, json=json, content=content, params=params,
+                                      headers=headers, timeout=timeout, stream=stream)
         attempt = RetryAttempt(self.max_retries, idempotent=idempotent)
         while True:
             try:

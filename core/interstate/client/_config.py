@@ -29,6 +29,7 @@ __all__ = [
     "TargetKind",
     "Target",
     "resolve_target",
+    "default_database_url",
     "resolve_api_key",
     "load_embedded_transport",
     "BaseClient",
@@ -42,7 +43,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 4
 #: Sent on every create; an interstate server deduplicates creates by it, Google ignores it.
 IDEMPOTENCY_HEADER = "x-interstate-idempotency-key"
-_DEFAULT_DB = "~/.interstate/interstate.db"
 _EMBEDDED_SCHEMES = ("sqlite", "memory", "postgresql", "postgres")
 
 
@@ -76,6 +76,12 @@ def _is_google(base_url: str) -> bool:
     return urlsplit(base_url).hostname == _GOOGLE_HOST
 
 
+def default_database_url() -> str:
+    """``sqlite:///`` + ``$INTERSTATE_HOME/interstate.db`` (default ``~/.interstate``)."""
+    home = os.environ.get("INTERSTATE_HOME") or os.path.join("~", ".interstate")
+    return "sqlite:///" + os.path.abspath(os.path.join(os.path.expanduser(home), "interstate.db"))
+
+
 def resolve_target(url: str | None) -> Target:
     """Pick a target from a URL, or from ``$INTERSTATE_URL``, or the default embedded database.
 
@@ -83,12 +89,10 @@ def resolve_target(url: str | None) -> Target:
     * ``http://...`` / ``https://...`` → an interstate server (``interstate serve``);
     * ``sqlite:///relative.db``, ``sqlite:////abs/path.db``, ``sqlite://:memory:``,
       ``memory://`` (and ``postgresql://...``) → the embedded server, in process;
-    * nothing → ``sqlite:///`` + ``~/.interstate/interstate.db``.
+    * nothing → ``default_database_url()`` (``~/.interstate/interstate.db``).
     """
     if url is None:
-        url = os.environ.get("INTERSTATE_URL") or (
-            "sqlite:///" + os.path.abspath(os.path.expanduser(_DEFAULT_DB))
-        )
+        url = os.environ.get("INTERSTATE_URL") or default_database_url()
     url = url.strip()
     if url.lower() == "google":
         return Target("google", url, GOOGLE_BASE_URL)
@@ -242,6 +246,7 @@ class BaseClient:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: TimeoutArg | NotGiven = NOT_GIVEN,
@@ -255,13 +260,24 @@ class BaseClient:
             method,
             f"{self.base_url}/{self.api_version}/{path.lstrip('/')}",
             json=json,
-            params={k: _query_value(v) for k, v in (params or {}).items() if v is not None},
+            content=content,
+            params=_query_params(params),
             headers=merged,
             timeout=self.timeout if isinstance(timeout, NotGiven) else to_timeout(timeout),
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self.target!r}, base_url={self.base_url!r})"
+
+
+def _query_params(params: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """Query pairs; ``None`` values are dropped and a list value repeats its key."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in (params or {}).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None:
+                pairs.append((key, _query_value(item)))
+    return pairs
 
 
 def _query_value(value: Any) -> Any:

@@ -47,8 +47,16 @@ _MAYBE_CREATED = (
 )
 
 
-def _is_retryable_status(status_code: int) -> bool:
-    return status_code in (408, 409, 429) or status_code >= 500
+def _is_retryable_status(response: httpx.Response) -> bool:
+    """408/409/429/5xx, except a 409 ``ALREADY_EXISTS``: a lasting conflict (e.g. an
+    interstate record under a taken id), not a transient one worth repeating."""
+    status_code = response.status_code
+    if status_code == 409:
+        try:
+            return response.json()["error"]["code"] != "ALREADY_EXISTS"
+        except (ValueError, KeyError, TypeError):
+            return True
+    return status_code in (408, 429) or status_code >= 500
 
 
 def backoff_delay(retry_number: int) -> float:
@@ -132,7 +140,7 @@ class RetryAttempt:
         """The delay before the next attempt after an error status (whose body has been
         read); raises the mapped ``APIStatusError`` when not retrying."""
         status = response.status_code
-        retryable = _is_retryable_status(status)
+        retryable = _is_retryable_status(response)
         blocked = retryable and not self.idempotent and status not in _NOT_PROCESSED_STATUSES
         if retryable and not blocked and self.retries < self.max_retries:
             return self._advance(response)

@@ -28,6 +28,7 @@ from ._resources import (
     get_call,
 )
 from ._retry import RetryAttempt
+from ._extensions import Extensions
 from ._streaming import Stream
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class Client(BaseClient):
         )
         self._http = http_client or httpx.Client(transport=_transport, timeout=self.timeout)
         self.interactions = Interactions(self)
+        #: interstate extensions (record, list, chain, metadata, export/import).
+        self.interstate = Extensions(self)
 
     def _request(
         self,
@@ -82,6 +85,7 @@ class Client(BaseClient):
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
@@ -94,8 +98,8 @@ class Client(BaseClient):
         raises ``APIStatusError`` subclasses and ``APIConnectionError``. ``idempotent=False``
         limits retries to failures where the server cannot have processed the request.
         """
-        request = self._build_request(method, path, json=json, params=params, headers=headers,
-                                      timeout=timeout, stream=stream)
+        request = self._build_request(method, path, json=json, content=content, params=params,
+                                      headers=headers, timeout=timeout, stream=stream)
         attempt = RetryAttempt(self.max_retries, idempotent=idempotent)
         while True:
             try:

@@ -268,5 +268,10 @@ def embedded_transport(
     """The transport ``Client.from_url`` uses for ``sqlite://`` and ``memory://`` URLs."""
     if url.startswith("memory://"):
         url = "sqlite://:memory:"
+    elif not url.startswith("sqlite:"):
+        raise ValueError(
+            f"The embedded server stores interactions in SQLite; {url!r} is not a sqlite:/// URL. "
+            "Use sqlite:///path.db, or run `interstate serve` and connect with http://host:port"
+        )
     server = EmbeddedServer.start(url)
     return AsyncEmbeddedTransport(server) if asynchronous else EmbeddedTransport(server)

@@ -7,7 +7,8 @@
   model, which keeps the raw fields, instead of failing.
 * Enum-valued fields are plain strings (the API treats them as open enums).
 * ``to_wire()`` emits only the fields that were set (plus the discriminator), so nothing the
-  sender did not say is invented on the way back out.
+  sender did not say is invented on the way back out. The one rewrite: an int64 field
+  (:data:`Int64`) given as a JSON number goes out as a decimal string, as the SDK sends it.
 """
 
 from __future__ import annotations

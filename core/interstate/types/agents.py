@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from ._base import Int64, TypedModel, UnknownVariant, WireModel, open_union
 
@@ -107,12 +107,12 @@ class AllowlistEntry(WireModel):
 
     domain: str
     credential: str | None = None
-    transform: Union[dict[str, str], list[dict[str, str]], None] = None
+    transform: dict[str, str] | list[dict[str, str]] | None = None
 
 
 class EnvironmentNetworkEgressAllowlist(WireModel):
     #: ``"disabled"`` or a list of allowed domains.
-    allowlist: Union[str, list[AllowlistEntry], None] = None
+    allowlist: str | list[AllowlistEntry] | None = None
 
 
 class Source(WireModel):
@@ -131,9 +131,9 @@ class Environment(TypedModel):
 
     type: Literal["remote"] = "remote"
     environment_id: str | None = None
-    env: dict[str, Union[str, EnvVar]] | None = None
+    env: dict[str, str | EnvVar] | None = None
     #: ``"disabled"`` or an egress allowlist.
-    network: Union[str, EnvironmentNetworkEgressAllowlist, None] = None
+    network: str | EnvironmentNetworkEgressAllowlist | None = None
     sources: list[Source] | None = None
 
 

@@ -93,7 +93,7 @@ class TranscriptionConfig(WireModel):
     language_codes: list[str] | None = None
     custom_vocabulary: list[str] | None = None
     #: ``"verbatim"``, ``"smart"``, or a mode object.
-    mode: Union[str, TranscriptionMode, None] = None
+    mode: str | TranscriptionMode | None = None
     #: Deprecated.
     adaptation_phrases: list[str] | None = None
     #: Deprecated; set it on the verbatim mode object.
@@ -119,7 +119,7 @@ class GenerationConfig(WireModel):
     #: ``auto`` or ``none``.
     thinking_summaries: str | None = None
     tool_choice: ToolChoice | None = None
-    speech_config: Union[SpeakerConfig, list[SpeechConfig], None] = None
+    speech_config: SpeakerConfig | list[SpeechConfig] | None = None
     image_config: ImageConfig | None = None
     video_config: VideoConfig | None = None
     transcription_config: TranscriptionConfig | None = None

@@ -353,7 +353,6 @@ InteractionSSEEvent = open_union(
 )
 
 
-
 @functools.cache
 def _event_adapter() -> TypeAdapter[Any]:
     # Built on first use, like every model here (``defer_build``), to keep the import cheap.

@@ -22,23 +22,26 @@ _Kind = Literal["step", "content", "unknown"]
 
 
 def _item_kind(item: Any) -> _Kind:
-    """Whether one list element is a step, a content block, or an unknown type."""
-    if isinstance(item, BaseModel):
-        if isinstance(item, UnknownStep):
-            return "step"
-        if isinstance(item, UnknownContent):
-            return "content"
-        tag = getattr(item, "type", None)
-    elif isinstance(item, dict):
+    """Whether one element of an ``input`` list is a step, a content block, or unknown.
+
+    Known ``type`` tags decide; otherwise a dict with ``content`` or ``role`` is a step.
+    """
+    if isinstance(item, UnknownStep):
+        return "step"
+    if isinstance(item, UnknownContent):
+        return "content"
+    if isinstance(item, dict):
         tag = item.get("type")
-        if tag is None and ("content" in item or "role" in item):
-            return "step"
+    elif isinstance(item, BaseModel):
+        tag = getattr(item, "type", None)
     else:
         return "unknown"
     if tag in STEP_TYPES:
         return "step"
     if tag in CONTENT_TYPES:
         return "content"
+    if isinstance(item, dict) and ("content" in item or "role" in item):
+        return "step"
     return "unknown"
 
 
@@ -85,7 +88,6 @@ InteractionInput = Annotated[
     BeforeValidator(_check_input),
 ]
 """``input`` in any of its four shapes: str, Content, list[Step] or list[Content]."""
-
 
 
 @functools.cache

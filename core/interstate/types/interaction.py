@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from pydantic import model_validator
 
@@ -92,7 +92,7 @@ class ApiErrorDetail(WireModel):
     ``status`` such as ``"INVALID_ARGUMENT"``. Both are accepted and kept as sent.
     """
 
-    code: Union[str, int, None] = None
+    code: str | int | None = None
     message: str | None = None
     status: str | None = None
 
@@ -120,7 +120,7 @@ class InteractionFields(WireModel):
     system_instruction: str | None = None
     tools: list[Tool] | None = None
     generation_config: GenerationConfig | None = None
-    response_format: Union[ResponseFormat, list[ResponseFormat], None] = None
+    response_format: ResponseFormat | list[ResponseFormat] | None = None
     previous_interaction_id: str | None = None
     labels: dict[str, str] | None = None
     safety_settings: list[SafetySetting] | None = None
@@ -128,7 +128,7 @@ class InteractionFields(WireModel):
     service_tier: str | None = None
     webhook_config: WebhookConfig | None = None
     #: An environment id, or an environment object.
-    environment: Union[str, EnvironmentConfig, None] = None
+    environment: str | EnvironmentConfig | None = None
     #: Deprecated; model interactions only.
     cached_content: str | None = None
     #: Deprecated; use ``response_format``.
@@ -237,7 +237,9 @@ MAX_LABEL_LENGTH = 63
 
 
 def _is_label_letter(ch: str) -> bool:
-    """A lowercase letter, or a letter of a script without case (``"é"``, ``"ß"``, ``"開"``)."""
+    """A lowercase letter of any script (``"é"``, ``"я"``), or a letter of a script without case
+    (``"開"``, ``"ー"``); ``str.isalpha`` rather than ASCII ranges, as international letters are
+    allowed."""
     return ch.isalpha() and ch == ch.lower()
 
 
@@ -249,8 +251,8 @@ def validate_labels(labels: dict[str, str]) -> None:
     """Check ``labels`` against the documented rules; raise ``ValueError`` saying what is wrong.
 
     At most 64 labels. Keys and values are at most 63 Unicode code points of lowercase letters
-    (international letters included), digits, ``_`` and ``-``. Keys start with a letter;
-    values may be empty.
+    (of any script; letters of scripts without case count as lowercase), digits, ``_`` and
+    ``-``. Keys start with such a letter; values may be empty.
     """
     if len(labels) > MAX_LABELS:
         raise ValueError(f"too many labels: {len(labels)} (at most {MAX_LABELS})")

@@ -177,7 +177,7 @@ class CodeExecutionCallStep(ToolCallStepBase):
 
 class CodeExecutionResultStep(ToolResultStepBase):
     type: Literal["code_execution_result"] = "code_execution_result"
-    result: Union[str, list[Content]]
+    result: str | list[Content]
 
 
 class GoogleSearchCallStep(ToolCallStepBase):

@@ -1,0 +1,34 @@
+"""Wire types of interstate's extensions (``/{version}/interstate/...``), not Google's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ._base import WireModel
+from .interaction import Interaction
+
+__all__ = ["InterstateInfo", "ExtendedInteraction", "InteractionPage"]
+
+
+class InterstateInfo(WireModel):
+    """The namespaced block extension responses add to an Interaction."""
+
+    #: ``model`` (a provider ran it) or ``record`` (stored as given).
+    kind: str | None = None
+    root_interaction_id: str | None = None
+    depth: int | None = None
+    #: Framework bookkeeping; never shown to a model.
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExtendedInteraction(Interaction):
+    """An Interaction as extension routes return it: standard fields plus ``interstate``."""
+
+    interstate: InterstateInfo | None = None
+
+
+class InteractionPage(WireModel):
+    interactions: list[ExtendedInteraction] = Field(default_factory=list)
+    next_page_token: str | None = None
