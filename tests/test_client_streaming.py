@@ -381,7 +381,7 @@ def test_wait_stream_falls_back_to_polling_on_drop() -> None:
     fake = FakeTime()
     result = timed_client(server, fake).interactions.wait(IID, stream=True)
     assert result.status == "completed"
-    assert len(server.requests) == 3 and fake.sleeps == [1.0]
+    assert len(server.requests) == 3 and fake.sleeps == [0.25]
 
 
 async def test_async_wait() -> None:

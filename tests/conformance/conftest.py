@@ -13,66 +13,23 @@ Every test that takes the ``target`` fixture runs once per mode, so both run the
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import httpx
 import pytest
 from google import genai
 
-MODEL = "scripted-conformance"
-KEY_A, TENANT_A = "key-a", "tenant-a"
-KEY_B, TENANT_B = "key-b", "tenant-b"
-#: The API key the SDK sends to the embedded server, which has authentication off.
-EMBEDDED_KEY = "embedded-no-auth"
-#: ``--max-body-bytes`` of the second, small-body HTTP server.
-SMALL_BODY_BYTES = 2048
-
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather for a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-
-#: The scripted model's rules, the same for both targets (first match wins; else it echoes).
-SCRIPT: list[dict[str, Any]] = [
-    {
-        "when": {"contains": "rate-limit-me"},
-        "reply": {"error": {"status": 429, "message": "slow down", "retry_after": 0}},
-    },
-    {
-        "when": {"tool": "get_weather", "after": "user_input"},
-        "reply": {"function_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
-    },
-    {
-        # {input} is the latest user text of the whole chain: this turn's input is only a
-        # function_result, so the text can only come from the history the server sent.
-        "when": {"tool": "get_weather", "after": "function_result"},
-        "reply": {"text": "asked {input}; got {result}"},
-    },
-    {
-        "when": {"contains": "chunk-me"},
-        "reply": {"text": "The quick brown fox jumps over the lazy dog.", "chunk_size": 4},
-    },
-    {
-        "when": {"contains": "trickle"},
-        "reply": {"text": "abcdefghijklmnopqrstuvwxyz", "chunk_size": 2, "chunk_delay": 0.05},
-    },
-    {"when": {"contains": "slow-please"}, "reply": {"text": "finally", "delay": 30}},
-    {"when": {"contains": "think-first"}, "reply": {"thought": "pondering", "text": "answer"}},
-    {"when": {"contains": "which-turn", "turn": 2}, "reply": {"text": "third turn exactly"}},
-    {"when": {"contains": "which-turn"}, "reply": {"text": "turn {turn}: {input}"}},
-]
+from harness import (
+    EMBEDDED_KEY,
+    KEY_A,
+    KEY_B,
+    SCRIPT,
+    SMALL_BODY_BYTES,
+    TENANT_A,
+    TENANT_B,
+    ServerProcess,
+    Target,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,66 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.conformance)
 
 
-# -- the HTTP server ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """``interstate serve`` in a subprocess on 127.0.0.1."""
-
-    db: Path
-    args: list[str]
-    log: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        for _ in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            command = [
-                sys.executable, "-c", "from interstate.cli import main; main()", "serve",
-                "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db),
-                "--log-level", "warning", *self.args,
-            ]  # fmt: skip
-            with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_healthy(timeout):
-                return self
-            self.stop()
-        raise RuntimeError(f"interstate serve did not start; log:\n{self.log.read_text()}")
-
-    def _wait_healthy(self, timeout: float) -> bool:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return True
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+# -- servers --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -213,69 +111,6 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 # -- targets --------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    """One way of reaching a server: builds SDK clients and raw httpx clients for it."""
-
-    name: str
-    base_url: str
-    #: The key of tenant A (the tenant every test uses unless it says otherwise).
-    api_key: str
-    #: True when the server checks API keys (and has a second tenant, ``KEY_B``).
-    auth: bool
-    sync_transport: Callable[[], httpx.BaseTransport] | None = None
-    async_transport: Callable[[], httpx.AsyncBaseTransport] | None = None
-    _opened: list[Any] = field(default_factory=list)
-
-    def sdk(self, *, api_key: str | None = None, api_version: str | None = "v1beta") -> genai.Client:
-        """An unmodified ``genai.Client`` for this target (no retries, so errors surface once)."""
-        options: dict[str, Any] = {"base_url": self.base_url, "retry_options": {"attempts": 1}}
-        if api_version is not None:
-            options["api_version"] = api_version
-        if self.sync_transport is not None:
-            assert self.async_transport is not None
-            options["httpx_client"] = httpx.Client(transport=self.sync_transport())
-            options["httpx_async_client"] = httpx.AsyncClient(transport=self.async_transport())
-        client = genai.Client(api_key=api_key or self.api_key, http_options=options)
-        self._opened.append(client)
-        return client
-
-    def raw(self, *, api_key: str | None = None, headers: dict[str, str] | None = None) -> httpx.Client:
-        """A plain httpx client (for what the SDK refuses to send)."""
-        all_headers = {"x-goog-api-key": api_key or self.api_key, **(headers or {})}
-        transport = self.sync_transport() if self.sync_transport else None
-        client = httpx.Client(
-            base_url=self.base_url, headers=all_headers, transport=transport, timeout=30
-        )
-        self._opened.append(client)
-        return client
-
-    def count(self, *, api_key: str | None = None) -> int:
-        """How many interactions the tenant has, by the list extension (paged to the end)."""
-        raw, total, token = self.raw(api_key=api_key), 0, None
-        while True:
-            params = {"page_size": "1000", **({"page_token": token} if token else {})}
-            response = raw.get("/v1beta/interstate/interactions", params=params)
-            assert response.status_code == 200, response.text
-            page = response.json()
-            total += len(page["interactions"])
-            token = page.get("next_page_token")
-            if not token:
-                return total
-
-    def close(self) -> None:
-        for client in reversed(self._opened):
-            if isinstance(client, genai.Client):
-                client.close()
-                # Injected httpx clients belong to us, not the SDK.
-                options = client._api_client._http_options
-                if options.httpx_client is not None:
-                    options.httpx_client.close()
-            else:
-                client.close()
-        self._opened.clear()
-
-
 def _http_target(server: ServerProcess) -> Target:
     return Target("http", server.base_url, KEY_A, auth=True)
 
@@ -326,28 +161,4 @@ async def aclient(target: Target) -> Any:
     if async_client is not None:
         await async_client.aclose()
 
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; a bound, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-def assert_google_error(response: httpx.Response, status: int | tuple[int, ...]) -> dict[str, Any]:
-    """A 4xx with ``{"error": {"code": str, "message": str}}``; returns the error object."""
-    statuses = (status,) if isinstance(status, int) else status
-    assert response.status_code in statuses, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and len(error["message"]) > 10, body
-    return error
 

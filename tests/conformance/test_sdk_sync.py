@@ -14,7 +14,7 @@ from google import genai
 from google.genai import _interactions as sdk_errors
 from google.genai import interactions as gi
 
-from conftest import KEY_B, MODEL, WEATHER_TOOL, Target, wait_until
+from harness import KEY_B, MODEL, WEATHER_TOOL, Target, wait_until
 
 TERMINAL = {"completed", "failed", "cancelled", "requires_action", "incomplete"}
 
@@ -389,12 +389,12 @@ def test_config_echoed_per_turn(client: genai.Client) -> None:
         input="configured",
         system_instruction="Be terse.",
         tools=[lookup],
-        generation_config={"temperature": 0.2, "max_output_tokens": 128, "seed": 7},
+        generation_config={"max_output_tokens": 128, "seed": 7, "stop_sequences": ["END"]},
     )
     for seen in (first, client.interactions.get(first.id)):
         assert seen.system_instruction == "Be terse."
         assert [t.name for t in seen.tools] == ["lookup"]
-        assert seen.generation_config.temperature == 0.2
+        assert seen.generation_config.stop_sequences == ["END"]
         assert seen.generation_config.max_output_tokens == 128
         assert seen.generation_config.seed == 7
     second = client.interactions.create(

@@ -231,7 +231,7 @@ class AsyncInteractions:
         id: str,
         *,
         timeout: float | None = 600.0,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.25,
         max_poll_interval: float = 10.0,
         stream: bool = False,
     ) -> Interaction:

@@ -80,6 +80,7 @@ class EmbeddedServer:
                 del self._instances[_key(self.url)]
         try:
             self.call(self.service.close(), timeout=30)
+            self.call(_cancel_other_tasks(), timeout=10)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
@@ -91,6 +92,14 @@ class EmbeddedServer:
 
 
 atexit.register(EmbeddedServer.close_all)
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel what is left on the loop (e.g. sse-starlette's shutdown watchers) before it stops."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _key(url: str) -> str:

@@ -275,12 +275,18 @@ class InteractionService:
                         f"Interaction {record.id!r} was deleted").body()["error"]}  # fmt: skip
                     return
                 if current.status not in UNFINISHED:
-                    # Settled without (closing) events: a recorded turn, or one failed/cancelled
-                    # before it ran. Synthesise what is missing; ids stay deterministic.
-                    stored_any = seq > 0 or bool(await self.store.events_after(record.id, 0))
-                    tail = closing_events(current) if stored_any else synthesized_events(current)
+                    # Settled. If its stored stream already ended, the caller has everything
+                    # (e.g. resumed after the last event). Otherwise it settled without (closing)
+                    # events: a recorded turn, or one failed/cancelled before it ran. Synthesise
+                    # what is missing with deterministic ids, and skip what was already seen.
+                    stored = await self.store.events_after(record.id, 0)
+                    if stored and stored[-1].data.get("event_type") in TERMINAL_EVENTS:
+                        return
+                    base = stored[-1].seq if stored else 0
+                    tail = closing_events(current) if stored else synthesized_events(current)
                     for offset, data in enumerate(tail, start=1):
-                        yield {**data, "event_id": event_id(record.id, seq + offset)}
+                        if base + offset > seq:
+                            yield {**data, "event_id": event_id(record.id, base + offset)}
                     return
                 try:
                     await asyncio.wait_for(waiter.wait(), FOLLOW_POLL_SECONDS)
