@@ -38,6 +38,8 @@ def test_record_list_chain_metadata_export_import(url: str, tmp_path: Any) -> No
         assert [i.id for i in chain] == ["t1-0", "t1-1", "t1-2", model_turn.id]
         patched = client.interstate.update_metadata("t1-2", {"n": None, "done": True})
         assert patched.interstate.metadata == {"done": True}
+        fetched = client.interstate.get("t1-2")
+        assert fetched.interstate.metadata == {"done": True} and fetched.input is not None
         with pytest.raises(APIStatusError) as info:  # 409 ALREADY_EXISTS is not retried
             client.interstate.record(id="t1-0", input="other")
         assert info.value.status_code == 409

@@ -3,6 +3,7 @@ the two targets (HTTP and embedded) and small assertion helpers."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any, Callable
 
 import httpx
 from google import genai
+from google.genai import interactions as gi
 
 MODEL = "scripted-conformance"
 KEY_A, TENANT_A = "key-a", "tenant-a"
@@ -217,3 +219,23 @@ def assert_google_error(response: httpx.Response, status: int | tuple[int, ...])
     assert isinstance(error.get("message"), str) and len(error["message"]) > 10, body
     return error
 
+
+#: Statuses a turn ends in.
+TERMINAL = {"completed", "failed", "cancelled", "requires_action", "incomplete"}
+
+
+def event_names(events: list[Any]) -> str:
+    return " ".join(type(e).__name__ for e in events)
+
+
+def delta_text(events: list[Any]) -> str:
+    return "".join(
+        e.delta.text for e in events if isinstance(e, gi.StepDelta) and e.delta.type == "text"
+    )
+
+
+#: One model_output step streamed: created, in_progress, start, deltas, stop, final, completed.
+STREAM_SHAPE = re.compile(
+    r"^InteractionCreatedEvent InteractionStatusUpdate StepStart( StepDelta)+ StepStop "
+    r"InteractionStatusUpdate InteractionCompletedEvent$"
+)

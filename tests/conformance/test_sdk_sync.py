@@ -6,7 +6,6 @@ Each test runs against the HTTP server and the embedded server (the ``target`` f
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -14,25 +13,16 @@ from google import genai
 from google.genai import _interactions as sdk_errors
 from google.genai import interactions as gi
 
-from harness import KEY_B, MODEL, WEATHER_TOOL, Target, wait_until
-
-TERMINAL = {"completed", "failed", "cancelled", "requires_action", "incomplete"}
-
-
-def event_names(events: list[Any]) -> str:
-    return " ".join(type(e).__name__ for e in events)
-
-
-def delta_text(events: list[Any]) -> str:
-    return "".join(
-        e.delta.text for e in events if isinstance(e, gi.StepDelta) and e.delta.type == "text"
-    )
-
-
-#: One model_output step streamed: created, in_progress, start, deltas, stop, final, completed.
-STREAM_SHAPE = re.compile(
-    r"^InteractionCreatedEvent InteractionStatusUpdate StepStart( StepDelta)+ StepStop "
-    r"InteractionStatusUpdate InteractionCompletedEvent$"
+from harness import (
+    KEY_B,
+    MODEL,
+    STREAM_SHAPE,
+    TERMINAL,
+    WEATHER_TOOL,
+    Target,
+    delta_text,
+    event_names,
+    wait_until,
 )
 
 

@@ -96,6 +96,10 @@ def list_call(
     return _Call("GET", "interstate/interactions", params=params)
 
 
+def get_call(interaction_id: str) -> _Call:
+    return _Call("GET", f"interstate/interactions/{path_id(interaction_id)}")
+
+
 def chain_call(interaction_id: str) -> _Call:
     return _Call("GET", f"interstate/interactions/{path_id(interaction_id)}/chain")
 
@@ -159,6 +163,10 @@ class Extensions:
                 return
             query["page_token"] = page.next_page_token
 
+    def get(self, interaction_id: str) -> ExtendedInteraction:
+        """One interaction with its input and interstate block (metadata, kind, root, depth)."""
+        return ExtendedInteraction.model_validate(self._send(get_call(interaction_id), "get"))
+
     def chain(self, interaction_id: str) -> list[ExtendedInteraction]:
         """The chain from its root down to ``interaction_id``, inputs included."""
         return _interactions(self._send(chain_call(interaction_id), "chain"))
@@ -212,6 +220,10 @@ class AsyncExtensions:
             if not page.next_page_token:
                 return
             query["page_token"] = page.next_page_token
+
+    async def get(self, interaction_id: str) -> ExtendedInteraction:
+        """See ``Extensions.get``."""
+        return ExtendedInteraction.model_validate(await self._send(get_call(interaction_id), "get"))
 
     async def chain(self, interaction_id: str) -> list[ExtendedInteraction]:
         """See ``Extensions.chain``."""

@@ -5,6 +5,7 @@ additions to a response sit in one namespaced object, ``"interstate": {...}``.
 
 * ``POST   /{v}/interstate/record``                 store turns that happened elsewhere
 * ``GET    /{v}/interstate/interactions``            list/query by labels, metadata, status, tree
+* ``GET    /{v}/interstate/interactions/{id}``       one interaction with input and metadata
 * ``GET    /{v}/interstate/interactions/{id}/chain`` the whole chain, root first, in one call
 * ``PATCH  /{v}/interstate/interactions/{id}/metadata`` merge framework bookkeeping (RFC 7396)
 * ``GET    /{v}/interstate/export``                  whole conversation trees as JSON Lines
@@ -174,6 +175,9 @@ class Extensions:
         if len(records) == query.limit:
             out["next_page_token"] = f"{records[-1].created!r}/{records[-1].id}"
         return out
+
+    async def get(self, tenant: str, interaction_id: str) -> dict[str, Any]:
+        return extended_body(await self.service.load(tenant, interaction_id))
 
     async def chain(self, tenant: str, interaction_id: str) -> dict[str, Any]:
         await self.service.load(tenant, interaction_id)
@@ -345,6 +349,11 @@ def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:
         return JSONResponse(await ext(request).list(tenant, params))
 
     @endpoint
+    async def get(request: Request, service: InteractionService, tenant: str) -> Response:
+        """One interaction with its input and interstate block (metadata, kind, root, depth)."""
+        return JSONResponse(await ext(request).get(tenant, request.path_params["interaction_id"]))
+
+    @endpoint
     async def chain(request: Request, service: InteractionService, tenant: str) -> Response:
         """The chain from its root to this interaction, in one call."""
         return JSONResponse(await ext(request).chain(tenant, request.path_params["interaction_id"]))
@@ -376,6 +385,7 @@ def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:
     return [
         Route(prefix + "/record", record, methods=["POST"]),
         Route(prefix + "/interactions", list_interactions, methods=["GET"]),
+        Route(prefix + "/interactions/{interaction_id}", get, methods=["GET"]),
         Route(prefix + "/interactions/{interaction_id}/chain", chain, methods=["GET"]),
         Route(prefix + "/interactions/{interaction_id}/metadata", metadata, methods=["PATCH"]),
         Route(prefix + "/export", export, methods=["GET"]),

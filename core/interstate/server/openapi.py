@@ -77,6 +77,9 @@ def openapi_document() -> dict[str, Any]:
                 _param("page_size", type_="integer"), _param("page_token"),
                 _param("include_input", type_="boolean")]),
         },
+        "/{version}/interstate/interactions/{interaction_id}": {
+            "get": _op("interstate: one interaction with metadata", obj, params=[interaction_id]),
+        },
         "/{version}/interstate/interactions/{interaction_id}/chain": {
             "get": _op("interstate: the chain from the root", obj, params=[interaction_id]),
         },
