@@ -28,11 +28,11 @@ TENANT = "local"
 MODEL = "gemini-3-flash-preview"
 
 SCRIPT = [
+    {"when": {"after": "function_result"}, "reply": {"text": "result: {result}"}},
     {"when": {"contains": "fail429"}, "reply": {"error": {"status": 429, "message": "slow down"}}},
     {"when": {"contains": "weather"},
      "reply": {"thought": "I need the tool.",
                "function_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}},
-    {"when": {"after": "function_result"}, "reply": {"text": "result: {result}"}},
     {"when": {"contains": "stream me"}, "reply": {"text": "streamed in pieces", "chunk_size": 4}},
     {"when": {}, "reply": {"text": "turn {turn}: {input}"}},
 ]  # fmt: skip
@@ -228,8 +228,33 @@ async def test_upstream_error_event_becomes_a_provider_error(service: Interactio
     with pytest.raises(ProviderError) as info:
         await create(service, input="please fail429")
     assert info.value.status == 429 and "slow down" in info.value.message
-    [failed] = (await service.store.list(TENANT, _query())).items if False else [None]  # placeholder
+
+    events = await service.create(TENANT, {"model": MODEL, "input": "fail429 again", "stream": True})
+    received = [event async for event in events]
+    assert received[-1]["event_type"] == "error"
+    assert received[-1]["error"]["code"] == "RESOURCE_EXHAUSTED"
+    local = await service.get(TENANT, received[0]["interaction"]["id"])
+    assert local["status"] == "failed" and "slow down" in local["errors"][0]["message"]
 
 
-def _query() -> Any:  # pragma: no cover - replaced below
-    raise NotImplementedError
+async def test_upstream_http_errors_keep_their_status(upstream: Upstream) -> None:
+    from interstate.server.providers.base import ModelTurn
+
+    turn = ModelTurn(interaction_id="v1_local", model=MODEL, history=[], input=[user("hi")])
+    wrong_key = GeminiMirrorProvider("not-the-key", base_url=upstream.url, retry_backoff=0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            [item async for item in wrong_key.generate(turn)]
+    finally:
+        await wrong_key.aclose()
+    assert info.value.status == 401 and "API key not valid" in info.value.message
+    assert upstream.url in info.value.message
+
+    port = free_port()
+    down = GeminiMirrorProvider(API_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=1, retry_backoff=0)
+    try:
+        with pytest.raises(ProviderError) as info:
+            [item async for item in down.generate(turn)]
+    finally:
+        await down.aclose()
+    assert info.value.status == 503 and f"127.0.0.1:{port}" in info.value.message

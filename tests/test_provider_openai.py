@@ -251,6 +251,8 @@ def test_function_call_without_text_is_its_own_assistant_message() -> None:
                 {"type": "user_input", "content": [text("time?")]},
                 {"type": "function_call", "id": "c1", "name": "now", "arguments": {"tz": "UTC"}},
                 {"type": "function_result", "call_id": "c1", "result": {"t": 1}},
+                {"type": "function_call", "id": "c2", "name": "now", "arguments": {}},
+                {"type": "function_result", "call_id": "c2", "result": {"t": 2}},
             ],
             input=[{"type": "user_input", "content": [text("a"), text("b")]}],
         )
@@ -260,6 +262,9 @@ def test_function_call_without_text_is_its_own_assistant_message() -> None:
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "now", "arguments": '{"tz": "UTC"}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": '{"t": 1}'},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c2", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": '{"t": 2}'},
         {"role": "user", "content": "a\nb"},
     ]  # fmt: skip
     assert "tools" not in body and "tool_choice" not in body and "system" not in json.dumps(body)

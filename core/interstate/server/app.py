@@ -76,6 +76,8 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise invalid_argument("The request body is not valid JSON: it is nested too deeply") from None
 
 
 Handler = Callable[[Request, InteractionService, str], Awaitable[Response]]

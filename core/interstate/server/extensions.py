@@ -29,7 +29,13 @@ from interstate.server.render import ECHOED_CONFIG, interaction_body
 from interstate.server.runner import UNFINISHED
 from interstate.server.service import InteractionService, new_interaction_id, validation_message
 from interstate.server.store.base import KIND_RECORD, InteractionRecord, ListQuery
-from interstate.types import InteractionStatus, Step, normalize_input, validate_labels
+from interstate.types import (
+    CreateInteractionRequest,
+    InteractionStatus,
+    Step,
+    normalize_input,
+    validate_labels,
+)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 MAX_PAGE_SIZE = 1000
@@ -130,6 +136,18 @@ class Extensions:
                 raise not_found(f"previous_interaction_id {parent_id!r} was not found")
             if parent.status in UNFINISHED:
                 raise failed_precondition(f"previous_interaction_id {parent_id!r} is still running")
+        model = item.get("model") or "interstate-record"
+        usage = item.get("usage")
+        if not isinstance(model, str):
+            raise invalid_argument("model must be a string")
+        if usage is not None and not isinstance(usage, dict):
+            raise invalid_argument("usage must be a JSON object")
+        config = {k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None}
+        try:  # the echoed configuration must have the shapes a create request allows
+            checked = {k: v for k, v in config.items() if k != "agent_config"}
+            CreateInteractionRequest.model_validate({"model": model, **checked})
+        except (ValidationError, ValueError) as exc:
+            raise invalid_argument(validation_message(exc)) from None
         now = time.time()
         return InteractionRecord(
             id=interaction_id,
@@ -141,11 +159,11 @@ class Extensions:
             parent_id=parent.id if parent else None,
             root_id=parent.root_id if parent else interaction_id,
             depth=parent.depth + 1 if parent else 0,
-            model=item.get("model") or "interstate-record",
-            config={k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None},
+            model=model,
+            config=config,
             input=_steps(item.get("input"), "input") if item.get("input") is not None else [],
             steps=_steps(item.get("steps"), "steps"),
-            usage=item.get("usage"),
+            usage=usage,
             labels=labels,
             metadata=metadata,
         )
@@ -219,7 +237,7 @@ class Extensions:
             try:
                 item = json.loads(line)
                 record = _import_record(tenant, item)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
                 raise invalid_argument(f"Import line {number} is not an export line: {exc}") from None
             existing = await self.store.get(tenant, record.id)
             if existing is not None:
@@ -265,10 +283,23 @@ def _export_line(record: InteractionRecord) -> dict[str, Any]:
 
 
 def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
-    if item.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"format must be {EXPORT_FORMAT!r}")
+    if not isinstance(item, dict) or item.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"each line must be a JSON object with format {EXPORT_FORMAT!r}")
     body, ext = item["interaction"], item["interstate"]
+    if not isinstance(body, dict) or not isinstance(ext, dict):
+        raise ValueError("interaction and interstate must be JSON objects")
     status = body["status"]
+    if not isinstance(body["id"], str) or not _CLIENT_ID.match(body["id"]):
+        raise ValueError("interaction.id must be 1-200 characters of letters, digits, _ . -")
+    if not isinstance(status, str):
+        raise ValueError("interaction.status must be a string")
+    for name, value in (("interaction.labels", body.get("labels")),
+                        ("interaction.usage", body.get("usage")),
+                        ("interstate.metadata", ext.get("metadata")),
+                        ("interstate.provider_state", ext.get("provider_state"))):  # fmt: skip
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{name} must be a JSON object")
+    validate_labels(body.get("labels") or {})
     errors = body.get("errors")
     if status in UNFINISHED:
         status = InteractionStatus.FAILED

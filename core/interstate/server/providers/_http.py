@@ -130,7 +130,7 @@ async def open_stream(
         status = response.status_code
         retry_after = retry_after_seconds(response)
         if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-            retryable = False
+            retryable = False  # waiting that long is the caller's decision
         else:
             retryable = status == 429 or status >= 500
         if status < 400:  # a redirect or other non-success answer we do not follow
