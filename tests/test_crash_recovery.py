@@ -48,6 +48,8 @@ def start_server(db: Path, script: Path, log: Path) -> tuple[subprocess.Popen[by
             "--host", "127.0.0.1", "--port", str(port), "--db", str(db),
             "--provider", "scripted", "--script", str(script), "--api-key", KEY,
             "--max-concurrency", str(CONCURRENCY), "--log-level", "warning",
+            # Leases outlast the test: only the dead-owner check lets the restart take over.
+            "--lease-seconds", "600",
         ]  # fmt: skip
         with open(log, "ab") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -123,12 +125,16 @@ def test_kill_9_loses_nothing_and_leaves_nothing_stuck(workdir: Path) -> None:
                 assert body["status"] in ("queued", "in_progress")
                 ids[body["id"]] = f"job {n}"
 
-            # Wait until turns are running (some streamed part-way) and none has finished all.
-            def running() -> bool:
+            # Wait until some turns have finished and others are running (streamed part-way).
+            def count(status: str) -> int:
                 page = http.get(
-                    "/v1beta/interstate/interactions", params={"status": "in_progress"}
+                    "/v1beta/interstate/interactions",
+                    params={"status": status, "page_size": "1000"},
                 ).json()
-                return len(page["interactions"]) >= CONCURRENCY // 2
+                return len(page["interactions"])
+
+            def running() -> bool:
+                return count("completed") >= 10 and count("in_progress") >= CONCURRENCY // 2
 
             poll(running, timeout=30, interval=0.02)
             os.kill(proc.pid, signal.SIGKILL)
@@ -141,6 +147,7 @@ def test_kill_9_loses_nothing_and_leaves_nothing_stuck(workdir: Path) -> None:
     interrupted = [i for i, s in before.items() if s == "in_progress"]
     queued = [i for i, s in before.items() if s == "queued"]
     assert interrupted, before
+    assert any(s == "completed" for s in before.values()), before
     assert queued, "every turn had started before the kill; queue more or slow the model"
 
     proc, base_url = start_server(db, script, log)

@@ -19,7 +19,6 @@ from interstate.server.providers.base import (
     Finish,
     ModelTurn,
     OpenStep,
-    ProviderError,
     ProviderRegistry,
 )
 from interstate.server.render import closing_events, event_id, interaction_summary

@@ -8,18 +8,47 @@ already seen events. Every failure becomes a ``ProviderError`` whose message nam
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from typing import Any, Callable
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from interstate.server.providers.base import ProviderError
+from interstate.client._retry import retry_after as retry_after_of
+from interstate.server.providers.base import Provider, ProviderError
 
 #: The longest ``Retry-After`` a provider waits for before retrying; longer ones fail at once.
 MAX_RETRY_AFTER = 30.0
+
+
+class HttpProvider(Provider):
+    """A provider that talks to one upstream over HTTP with its own (or an injected) client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout,
+        http_client: httpx.AsyncClient | None,
+        max_retries: int,
+        retry_backoff: float,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self._client = http_client
+        self._owns_client = http_client is None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:  # created on first use, inside the loop that serves turns
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
 
 class UpstreamError(ProviderError):
@@ -30,28 +59,6 @@ class UpstreamError(ProviderError):
     ) -> None:
         super().__init__(status, message, retry_after=retry_after)
         self.retryable = retryable
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date), if present."""
-    millis = response.headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def upstream_message(response: httpx.Response) -> str:
@@ -128,7 +135,7 @@ async def open_stream(
         finally:
             await response.aclose()
         status = response.status_code
-        retry_after = retry_after_seconds(response)
+        retry_after = retry_after_of(response)
         if retry_after is not None and retry_after > MAX_RETRY_AFTER:
             retryable = False  # waiting that long is the caller's decision
         else:

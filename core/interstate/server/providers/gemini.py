@@ -27,14 +27,13 @@ from typing import Any, AsyncIterator
 import httpx
 from httpx_sse import EventSource
 
-from interstate.server.providers._http import open_stream, transport_error
+from interstate.server.providers._http import HttpProvider, open_stream, transport_error
 from interstate.server.providers.base import (
     CloseStep,
     Delta,
     Finish,
     ModelTurn,
     OpenStep,
-    Provider,
     ProviderError,
     ProviderItem,
     step_items,
@@ -94,7 +93,7 @@ class _Hop:
         self.completed = False
 
 
-class GeminiMirrorProvider(Provider):
+class GeminiMirrorProvider(HttpProvider):
     """Mirror mode over Google's Interactions API (or any server that speaks it)."""
 
     name = "gemini"
@@ -112,23 +111,14 @@ class GeminiMirrorProvider(Provider):
     ) -> None:
         if not api_key:
             raise ValueError("GeminiMirrorProvider needs an API key (GEMINI_API_KEY)")
+        super().__init__(base_url or DEFAULT_BASE_URL, timeout=timeout, http_client=http_client,
+                         max_retries=max_retries, retry_backoff=retry_backoff)  # fmt: skip
         self.api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.api_version = api_version
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self._client = http_client
-        self._owns_client = http_client is None
 
     @property
     def where(self) -> str:
         return f"the upstream Interactions API at {self.base_url}"
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:  # created on first use, inside the loop that serves turns
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        return self._client
 
     def create_body(self, turn: ModelTurn, previous_id: str | None) -> dict[str, Any]:
         """The upstream create body: only the new input after ``previous_id``, else everything."""
@@ -295,11 +285,6 @@ class GeminiMirrorProvider(Provider):
             if isinstance(step, dict) and step.get("type") != "user_input":
                 items += step_items(step)
         return items
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
 
 
 def _add_usage(total: dict[str, Any] | None, hop: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -27,14 +27,13 @@ from typing import Any, AsyncIterator, Iterable
 import httpx
 from httpx_sse import EventSource
 
-from interstate.server.providers._http import open_stream, transport_error
+from interstate.server.providers._http import HttpProvider, open_stream, transport_error
 from interstate.server.providers.base import (
     CloseStep,
     Delta,
     Finish,
     ModelTurn,
     OpenStep,
-    Provider,
     ProviderError,
     ProviderItem,
 )
@@ -307,7 +306,7 @@ class _ChatStream:
         return [*items, Finish(status=status, usage=self.usage)]
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     """A provider over ``POST {base_url}/chat/completions`` (``base_url`` ends in ``/v1``)."""
 
     name = "openai"
@@ -324,22 +323,13 @@ class OpenAIProvider(Provider):
     ) -> None:
         if not base_url:
             raise ValueError("OpenAIProvider needs a base URL, e.g. http://localhost:11434/v1")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout, http_client=http_client,
+                         max_retries=max_retries, retry_backoff=retry_backoff)  # fmt: skip
         self.api_key = api_key
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self._client = http_client
-        self._owns_client = http_client is None
 
     @property
     def where(self) -> str:
         return f"the OpenAI-compatible endpoint {self.base_url}"
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:  # created on first use, inside the loop that serves turns
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        return self._client
 
     def chat_request(self, turn: ModelTurn) -> dict[str, Any]:
         """The JSON body sent for ``turn``."""
@@ -422,8 +412,3 @@ class OpenAIProvider(Provider):
                 f"{self.where} answered neither an event stream nor JSON: {raw[:200]!r}. "
                 "Check that the base URL ends in /v1 (e.g. http://localhost:11434/v1).",
             ) from None
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
