@@ -57,7 +57,9 @@ def script_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def http_server(tmp_path_factory: pytest.TempPathFactory, script_file: Path) -> Iterator[ServerProcess]:
+def http_server(
+    tmp_path_factory: pytest.TempPathFactory, script_file: Path
+) -> Iterator[ServerProcess]:
     work = tmp_path_factory.mktemp("http")
     server = ServerProcess(
         db=work / "interstate.db",

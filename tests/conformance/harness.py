@@ -35,6 +35,9 @@ WEATHER_TOOL: dict[str, Any] = {
     },
 }
 
+#: What the ``chunk-me`` rule answers, four characters per delta.
+FOX = "The quick brown fox jumps over the lazy dog."
+
 #: The scripted model's rules, the same for both targets (first match wins; else it echoes).
 SCRIPT: list[dict[str, Any]] = [
     {
@@ -53,7 +56,7 @@ SCRIPT: list[dict[str, Any]] = [
     },
     {
         "when": {"contains": "chunk-me"},
-        "reply": {"text": "The quick brown fox jumps over the lazy dog.", "chunk_size": 4},
+        "reply": {"text": FOX, "chunk_size": 4},
     },
     {
         "when": {"contains": "trickle"},
@@ -146,7 +149,9 @@ class Target:
     async_transport: Callable[[], httpx.AsyncBaseTransport] | None = None
     _opened: list[Any] = field(default_factory=list)
 
-    def sdk(self, *, api_key: str | None = None, api_version: str | None = "v1beta") -> genai.Client:
+    def sdk(
+        self, *, api_key: str | None = None, api_version: str | None = "v1beta"
+    ) -> genai.Client:
         """An unmodified ``genai.Client`` for this target (no retries, so errors surface once)."""
         options: dict[str, Any] = {"base_url": self.base_url, "retry_options": {"attempts": 1}}
         if api_version is not None:
@@ -159,7 +164,9 @@ class Target:
         self._opened.append(client)
         return client
 
-    def raw(self, *, api_key: str | None = None, headers: dict[str, str] | None = None) -> httpx.Client:
+    def raw(
+        self, *, api_key: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Client:
         """A plain httpx client (for what the SDK refuses to send)."""
         all_headers = {"x-goog-api-key": api_key or self.api_key, **(headers or {})}
         transport = self.sync_transport() if self.sync_transport else None
@@ -195,7 +202,9 @@ class Target:
         self._opened.clear()
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; a bound, not a timing assertion."""
     deadline = time.monotonic() + timeout
     while True:

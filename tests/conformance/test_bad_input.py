@@ -13,42 +13,59 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from harness import KEY_A, KEY_B, MODEL, SMALL_BODY_BYTES, ServerProcess, Target, assert_google_error
+from harness import (
+    KEY_A,
+    KEY_B,
+    MODEL,
+    SMALL_BODY_BYTES,
+    ServerProcess,
+    Target,
+    assert_google_error,
+)
 
 CREATE = "/v1beta/interactions"
+
+AGENT = "deep-research-pro-preview-12-2025"
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def turn(**fields: Any) -> dict[str, Any]:
+    """A valid create body with ``fields`` added or replaced."""
+    return {"model": MODEL, "input": "x", **fields}
+
 
 #: (id, body: a JSON value, or raw bytes, status, a word the message must contain)
 BAD_CREATES: list[tuple[str, Any, int, str]] = [
     ("malformed-json", b'{"model": "m", "input": ', 400, "JSON"),
     ("empty-body", b"", 400, "empty"),
     ("not-utf8", b'{"model": "\xff\xfe"}', 400, "JSON"),
-    ("deeply-nested", b'{"model": "m", "input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, ""),
+    ("deeply-nested", b'{"model": "m", "input": ' + NESTED + b"}", 400, "nested"),
     ("array-body", [1, 2, 3], 400, "object"),
     ("string-body", "hello", 400, "object"),
-    ("input-number", {"model": MODEL, "input": 5}, 400, "input"),
-    ("input-list-of-numbers", {"model": MODEL, "input": [5]}, 400, "input"),
-    ("input-bool", {"model": MODEL, "input": True}, 400, "input"),
-    ("content-not-a-list", {"model": MODEL, "input": [{"type": "user_input", "content": "x"}]}, 400, "input"),
-    ("text-without-text", {"model": MODEL, "input": {"type": "text"}}, 400, "input"),
-    ("tools-string", {"model": MODEL, "input": "x", "tools": "x"}, 400, "tools"),
-    ("tools-list-of-strings", {"model": MODEL, "input": "x", "tools": ["x"]}, 400, "tools"),
-    ("model-number", {"model": 5, "input": "x"}, 400, "model"),
+    ("input-number", turn(input=5), 400, "input"),
+    ("input-list-of-numbers", turn(input=[5]), 400, "input"),
+    ("input-bool", turn(input=True), 400, "input"),
+    ("content-not-a-list", turn(input=[{"type": "user_input", "content": "x"}]), 400, "input"),
+    ("text-without-text", turn(input={"type": "text"}), 400, "input"),
+    ("tools-string", turn(tools="x"), 400, "tools"),
+    ("tools-list-of-strings", turn(tools=["x"]), 400, "tools"),
+    ("model-number", turn(model=5), 400, "model"),
     ("missing-model-and-agent", {"input": "no model"}, 400, "model"),
-    ("model-and-agent", {"model": MODEL, "agent": "deep-research-pro-preview-12-2025", "input": "x"}, 400, "agent"),
-    ("agent-only", {"agent": "deep-research-pro-preview-12-2025", "input": "x"}, 400, "agent"),
-    ("labels-not-object", {"model": MODEL, "input": "x", "labels": "team"}, 400, "labels"),
-    ("labels-uppercase-key", {"model": MODEL, "input": "x", "labels": {"Team": "a"}}, 400, "label"),
-    ("labels-number-value", {"model": MODEL, "input": "x", "labels": {"team": 5}}, 400, "label"),
-    ("labels-too-long", {"model": MODEL, "input": "x", "labels": {"team": "a" * 64}}, 400, "label"),
-    ("previous-id-number", {"model": MODEL, "input": "x", "previous_interaction_id": 5}, 400, "previous_interaction_id"),
-    ("stream-not-bool", {"model": MODEL, "input": "x", "stream": "maybe"}, 400, "stream"),
-    ("background-not-bool", {"model": MODEL, "input": "x", "background": [1]}, 400, "background"),
-    ("background-without-store", {"model": MODEL, "input": "x", "background": True, "store": False}, 400, "store"),
-    ("generation-config-string", {"model": MODEL, "input": "x", "generation_config": "hot"}, 400, "generation_config"),
-    ("max-tokens-not-int", {"model": MODEL, "input": "x", "generation_config": {"max_output_tokens": "many"}}, 400, "max_output_tokens"),
-    ("system-instruction-number", {"model": MODEL, "input": "x", "system_instruction": 5}, 400, "system_instruction"),
-    ("continuation-token", {"model": MODEL, "input": "x", "continuation_token": "abc"}, 400, "continuation_token"),
-    ("unknown-parent", {"model": MODEL, "input": "x", "previous_interaction_id": "v1_0000nope"}, 404, "not found"),
+    ("model-and-agent", turn(agent=AGENT), 400, "agent"),
+    ("agent-only", {"agent": AGENT, "input": "x"}, 400, "agent"),
+    ("labels-not-object", turn(labels="team"), 400, "labels"),
+    ("labels-uppercase-key", turn(labels={"Team": "a"}), 400, "label"),
+    ("labels-number-value", turn(labels={"team": 5}), 400, "label"),
+    ("labels-too-long", turn(labels={"team": "a" * 64}), 400, "label"),
+    ("previous-id-number", turn(previous_interaction_id=5), 400, "previous_interaction_id"),
+    ("stream-not-bool", turn(stream="maybe"), 400, "stream"),
+    ("background-not-bool", turn(background=[1]), 400, "background"),
+    ("background-without-store", turn(background=True, store=False), 400, "store"),
+    ("generation-config-string", turn(generation_config="hot"), 400, "generation_config"),
+    ("max-tokens-not-int", turn(generation_config={"max_output_tokens": "x"}), 400, "max_output"),
+    ("system-instruction-number", turn(system_instruction=5), 400, "system_instruction"),
+    ("continuation-token", turn(continuation_token="abc"), 400, "continuation_token"),
+    ("unknown-parent", turn(previous_interaction_id="v1_0000nope"), 404, "not found"),
 ]
 
 
@@ -61,7 +78,9 @@ def send(raw: httpx.Client, body: Any, path: str = CREATE) -> httpx.Response:
 @pytest.mark.parametrize(
     "body, status, word", [c[1:] for c in BAD_CREATES], ids=[c[0] for c in BAD_CREATES]
 )
-def test_bad_create_is_4xx_and_writes_nothing(target: Target, body: Any, status: int, word: str) -> None:
+def test_bad_create_is_4xx_and_writes_nothing(
+    target: Target, body: Any, status: int, word: str
+) -> None:
     raw = target.raw()
     before = target.count()
     response = send(raw, body)
@@ -152,7 +171,9 @@ def test_bad_record_extension(target: Target, done_id: str) -> None:
 def test_unauthenticated_requests_write_nothing(http_target: Target) -> None:
     before = http_target.count()
     body = {"model": MODEL, "input": "no key"}
-    for headers in ({"x-goog-api-key": ""}, {"x-goog-api-key": "wrong"}, {"authorization": "Bearer wrong"}):
+    for headers in (
+        {"x-goog-api-key": ""}, {"x-goog-api-key": "wrong"}, {"authorization": "Bearer wrong"}
+    ):
         with httpx.Client(base_url=http_target.base_url, headers=headers) as raw:
             error = assert_google_error(raw.post(CREATE, json=body), 401)
             assert error["code"] == "UNAUTHENTICATED"
@@ -167,9 +188,9 @@ def test_other_tenants_parent_is_404(http_target: Target) -> None:
     before_a, before_b = http_target.count(api_key=KEY_A), http_target.count(api_key=KEY_B)
     theirs = http_target.raw(api_key=KEY_B)
     for body in (
-        {"model": MODEL, "input": "steal", "previous_interaction_id": parent_id},
-        {"model": MODEL, "input": "steal", "previous_interaction_id": parent_id, "stream": True},
-        {"model": MODEL, "input": "steal", "previous_interaction_id": parent_id, "background": True},
+        turn(previous_interaction_id=parent_id),
+        turn(previous_interaction_id=parent_id, stream=True),
+        turn(previous_interaction_id=parent_id, background=True),
     ):
         error = assert_google_error(theirs.post(CREATE, json=body), 404)
         assert parent_id in error["message"]
@@ -211,20 +232,25 @@ def test_oversized_body_is_413(small: Target) -> None:
 
 def test_bad_import_extension(target: Target) -> None:
     raw, before = target.raw(), target.count()
-    line = {"format": "interstate.export.v1",
-            "interaction": {"id": "imported-1", "status": "completed"},
-            "interstate": {"kind": "model", "created": 1.0, "updated": 1.0}}  # fmt: skip
+
+    def line(**interaction: Any) -> bytes:
+        return json.dumps({
+            "format": "interstate.export.v1",
+            "interaction": {"id": "imported-1", "status": "completed", **interaction},
+            "interstate": {"kind": "model", "created": 1.0, "updated": 1.0},
+        }).encode()  # fmt: skip
+
     for text, word in [
         (b"not json\n", "line 1"),
-        (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1"),
+        (NESTED + b"\n", "line 1"),
         (b"[1]\n", "format"),
-        (json.dumps({**line, "format": "other"}).encode(), "format"),
-        (json.dumps({**line, "interaction": 5}).encode(), "interaction"),
-        (json.dumps({**line, "interaction": {"id": "has space", "status": "completed"}}).encode(), "id"),
-        (json.dumps({**line, "interaction": {"id": "x1", "status": 3}}).encode(), "status"),
-        (json.dumps({**line, "interaction": {"id": "x1", "status": "completed", "labels": "x"}}).encode(), "labels"),
-        (json.dumps({**line, "interaction": {"id": "x1", "status": "completed", "steps": 5}}).encode(), "steps"),
-        (json.dumps({**line, "interaction": {"id": "x1", "status": "completed", "previous_interaction_id": "v1_0000nope"}}).encode(), "parent"),
+        (line().replace(b"interstate.export.v1", b"other"), "format"),
+        (b'{"format": "interstate.export.v1", "interaction": 5, "interstate": {}}', "interaction"),
+        (line(id="has space"), "id"),
+        (line(status=3), "status"),
+        (line(labels="x"), "labels"),
+        (line(steps=5), "steps"),
+        (line(previous_interaction_id="v1_0000nope"), "parent"),
         (b"\xff\xfe\n", "UTF-8"),
     ]:
         response = raw.post("/v1beta/interstate/import", content=text)
@@ -238,4 +264,5 @@ def test_bad_metadata_patch(target: Target, done_id: str) -> None:
     path = f"/v1beta/interstate/interactions/{done_id}/metadata"
     for body, status in ((b"[1]", 400), (b"nope", 400), (b"", 400)):
         assert_google_error(raw.patch(path, content=body), status)
-    assert_google_error(raw.patch("/v1beta/interstate/interactions/v1_0000nope/metadata", json={}), 404)
+    unknown = "/v1beta/interstate/interactions/v1_0000nope/metadata"
+    assert_google_error(raw.patch(unknown, json={}), 404)

@@ -15,6 +15,7 @@ from google.genai import _interactions as sdk_errors
 from google.genai import interactions as gi
 
 from harness import (
+    FOX,
     KEY_B,
     MODEL,
     STREAM_SHAPE,
@@ -73,7 +74,9 @@ async def test_chain_and_fork(aclient: genai.Client) -> None:
     assert left.previous_interaction_id == right.previous_interaction_id == root.id
     assert left.output_text == "turn 1: which-turn left"
     assert right.output_text == "turn 1: which-turn right"
-    third = await api.create(model=MODEL, input="which-turn again", previous_interaction_id=right.id)
+    third = await api.create(
+        model=MODEL, input="which-turn again", previous_interaction_id=right.id
+    )
     assert third.output_text == "third turn exactly"
     assert third.usage.total_input_tokens > right.usage.total_input_tokens
 
@@ -84,7 +87,7 @@ async def test_streaming_create_and_resume(aclient: genai.Client) -> None:
     assert STREAM_SHAPE.match(event_names(events)), event_names(events)
     interaction_id = events[0].interaction.id
     fetched = await api.get(interaction_id)
-    assert delta_text(events) == fetched.output_text == "The quick brown fox jumps over the lazy dog."
+    assert delta_text(events) == fetched.output_text == FOX
     replay = await collect(await api.get(interaction_id, stream=True))
     assert [e.event_id for e in replay] == [e.event_id for e in events]
     rest = await collect(

@@ -14,6 +14,7 @@ from google.genai import _interactions as sdk_errors
 from google.genai import interactions as gi
 
 from harness import (
+    FOX,
     KEY_B,
     MODEL,
     STREAM_SHAPE,
@@ -45,7 +46,8 @@ def test_create_string_input(client: genai.Client) -> None:
 
 
 def test_create_single_content_object(client: genai.Client) -> None:
-    as_dict = client.interactions.create(model=MODEL, input={"type": "text", "text": "single block"})
+    block = {"type": "text", "text": "single block"}
+    as_dict = client.interactions.create(model=MODEL, input=block)
     assert as_dict.output_text == "echo: single block"
     typed = client.interactions.create(model=MODEL, input=gi.TextContent(text="typed block"))
     assert typed.output_text == "echo: typed block"
@@ -69,7 +71,8 @@ def test_create_list_of_content(client: genai.Client) -> None:
 
 def test_create_list_of_steps(client: genai.Client) -> None:
     one = client.interactions.create(
-        model=MODEL, input=[{"type": "user_input", "content": [{"type": "text", "text": "from steps"}]}]
+        model=MODEL,
+        input=[{"type": "user_input", "content": [{"type": "text", "text": "from steps"}]}],
     )
     assert one.output_text == "echo: from steps"
     typed = client.interactions.create(
@@ -88,6 +91,15 @@ def test_create_list_of_steps(client: genai.Client) -> None:
     assert history.output_text == "echo: second question"
     stored = client.interactions.get(history.id, include_input=True)
     assert [s.type for s in stored.input] == ["user_input", "model_output", "user_input"]
+
+
+def test_unicode_and_large_input(client: genai.Client) -> None:
+    text = "héllo wörld 🌍 中文 \u2028 \"quoted\" \\ end"
+    created = client.interactions.create(model=MODEL, input=text)
+    assert created.output_text == f"echo: {text}"
+    assert client.interactions.get(created.id).output_text == f"echo: {text}"
+    large = "x" * 200_000
+    assert client.interactions.create(model=MODEL, input=large).output_text == f"echo: {large}"
 
 
 def test_get_include_input(client: genai.Client) -> None:
@@ -179,7 +191,7 @@ def test_streaming_create(client: genai.Client) -> None:
     ids = [e.event_id for e in events]
     assert all(ids) and len(set(ids)) == len(ids)
     fetched = client.interactions.get(created.interaction.id)
-    assert delta_text(events) == fetched.output_text == "The quick brown fox jumps over the lazy dog."
+    assert delta_text(events) == fetched.output_text == FOX
 
 
 def test_streaming_create_with_thought(client: genai.Client) -> None:
@@ -302,6 +314,16 @@ def test_background_cancel(client: genai.Client) -> None:
         client.interactions.cancel(started.id)
 
 
+def test_continue_running_parent_is_400(target: Target, client: genai.Client) -> None:
+    parent = client.interactions.create(model=MODEL, input="slow-please parent", background=True)
+    before = target.count()
+    with pytest.raises(sdk_errors.BadRequestError) as caught:
+        client.interactions.create(model=MODEL, input="too soon", previous_interaction_id=parent.id)
+    assert "wait until it finishes" in caught.value.body["error"]["message"]
+    assert target.count() == before
+    assert client.interactions.cancel(parent.id).status == "cancelled"
+
+
 def test_cancel_completed_is_400(client: genai.Client) -> None:
     done = client.interactions.create(model=MODEL, input="already done")
     with pytest.raises(sdk_errors.BadRequestError) as caught:
@@ -360,7 +382,7 @@ def test_store_false(target: Target, client: genai.Client) -> None:
         client.interactions.create(model=MODEL, input="chunk-me unstored", store=False, stream=True)
     )
     assert STREAM_SHAPE.match(event_names(streamed))
-    assert delta_text(streamed) == "The quick brown fox jumps over the lazy dog."
+    assert delta_text(streamed) == FOX
     assert target.count() == before
     with pytest.raises(sdk_errors.NotFoundError):
         client.interactions.get(ephemeral.id)
@@ -372,8 +394,12 @@ def test_store_false(target: Target, client: genai.Client) -> None:
 
 
 def test_config_echoed_per_turn(client: genai.Client) -> None:
-    lookup = {"type": "function", "name": "lookup", "description": "Look something up",
-              "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}  # fmt: skip
+    lookup = {
+        "type": "function",
+        "name": "lookup",
+        "description": "Look something up",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    }
     first = client.interactions.create(
         model=MODEL,
         input="configured",
@@ -412,7 +438,9 @@ def test_unknown_id_is_404(client: genai.Client) -> None:
 
 def test_invalid_labels_is_400(target: Target, client: genai.Client) -> None:
     before = target.count()
-    for labels in ({"Bad Key": "x"}, {"team": "UPPER"}, {"1starts-with-digit": "x"}, {"k": "v" * 64}):
+    for labels in (
+        {"Bad Key": "x"}, {"team": "UPPER"}, {"1starts-with-digit": "x"}, {"k": "v" * 64}
+    ):
         with pytest.raises(sdk_errors.BadRequestError) as caught:
             client.interactions.create(model=MODEL, input="bad labels", labels=labels)
         assert "label" in caught.value.body["error"]["message"]
@@ -445,9 +473,18 @@ def test_rate_limit_from_provider(client: genai.Client) -> None:
     assert caught.value.body["error"]["message"] == "slow down"
     assert caught.value.response.headers.get("retry-after") == "0"
     # Streamed, the same failure arrives as an error event at the end of a 200 stream.
-    events = list(client.interactions.create(model=MODEL, input="rate-limit-me stream", stream=True))
+    events = list(
+        client.interactions.create(model=MODEL, input="rate-limit-me stream", stream=True)
+    )
     assert isinstance(events[-1], gi.ErrorEvent)
     assert events[-1].error.message == "slow down"
+    # In the background, the turn fails and says why.
+    started = client.interactions.create(model=MODEL, input="rate-limit-me later", background=True)
+    failed = wait_until(
+        lambda: (i := client.interactions.get(started.id)).status in TERMINAL and i
+    )
+    assert failed.status == "failed"
+    assert [(e.code, e.message) for e in failed.errors] == [("RESOURCE_EXHAUSTED", "slow down")]
 
 
 def test_wrong_or_missing_key_is_401(http_target: Target) -> None:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, Mapping
 
-from interstate.types.extensions import ExtendedInteraction, InteractionPage
+from interstate.types.extensions import ExtendedInteraction, InteractionPage, SearchResults
 
 from ._config import path_id
 from ._resources import _to_json, parse_json
@@ -123,6 +123,63 @@ def import_call(lines: str | bytes) -> _Call:
                  headers={"content-type": "application/x-ndjson"})  # fmt: skip
 
 
+def embed_call(vectors: Mapping[str, Iterable[float]]) -> _Call:
+    items = [{"interaction_id": k, "vector": [float(x) for x in v]} for k, v in vectors.items()]
+    if not items:
+        raise ValueError("embed() needs at least one vector")
+    return _Call("POST", "interstate/embeddings", json={"embeddings": items})
+
+
+def _filters(
+    labels: Mapping[str, str] | None,
+    metadata: Mapping[str, Any] | None,
+    metadata_prefix: Mapping[str, str] | None,
+    metadata_any: Mapping[str, Iterable[Any]] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if labels:
+        body["labels"] = dict(labels)
+    if metadata:
+        body["metadata"] = _to_json(dict(metadata))
+    if metadata_prefix:
+        body["metadata_prefix"] = dict(metadata_prefix)
+    if metadata_any:
+        body["metadata_any"] = {k: _to_json(list(v)) for k, v in metadata_any.items()}
+    return body
+
+
+def search_call(
+    *,
+    vector: Iterable[float] | None = None,
+    labels: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    metadata_prefix: Mapping[str, str] | None = None,
+    metadata_any: Mapping[str, Iterable[Any]] | None = None,
+    top_k: int | None = None,
+    offset: int | None = None,
+    min_score: float | None = None,
+    include_input: bool | None = None,
+) -> _Call:
+    body = _filters(labels, metadata, metadata_prefix, metadata_any)
+    extra = {"vector": None if vector is None else [float(x) for x in vector], "top_k": top_k,
+             "offset": offset, "min_score": min_score, "include_input": include_input}  # fmt: skip
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return _Call("POST", "interstate/search", json=body)
+
+
+def delete_where_call(
+    *,
+    labels: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    metadata_prefix: Mapping[str, str] | None = None,
+    metadata_any: Mapping[str, Iterable[Any]] | None = None,
+) -> _Call:
+    body = _filters(labels, metadata, metadata_prefix, metadata_any)
+    if not body:
+        raise ValueError("delete_where() needs at least one filter")
+    return _Call("POST", "interstate/delete", json=body)
+
+
 def _interactions(data: Any) -> list[ExtendedInteraction]:
     return [ExtendedInteraction.model_validate(item) for item in data["interactions"]]
 
@@ -184,6 +241,21 @@ class Extensions:
         """Import JSON Lines from ``export``; returns ``{"imported": n, "skipped": m}``."""
         return self._send(import_call(lines), "import")
 
+    def embed(self, vectors: Mapping[str, Iterable[float]]) -> int:
+        """Attach an embedding to each interaction id (replacing any); returns how many."""
+        return int(self._send(embed_call(vectors), "embeddings")["embedded"])
+
+    def search(self, **query: Any) -> SearchResults:
+        """Interactions matching ``labels`` / ``metadata`` (dotted keys, equality) /
+        ``metadata_prefix`` (path prefix) / ``metadata_any`` filters; with ``vector``, only those
+        with an embedding, best cosine similarity first (``top_k``, ``min_score``); without it,
+        newest first (``top_k``, ``offset``)."""
+        return SearchResults.model_validate(self._send(search_call(**query), "search"))
+
+    def delete_where(self, **filters: Any) -> dict[str, Any]:
+        """Delete every interaction the filters match; returns ``{"deleted": n, "more": bool}``."""
+        return self._send(delete_where_call(**filters), "delete")
+
 
 class AsyncExtensions:
     """``client.interstate`` on an ``AsyncClient``."""
@@ -243,3 +315,15 @@ class AsyncExtensions:
     async def import_(self, lines: str | bytes) -> dict[str, int]:
         """See ``Extensions.import_``."""
         return await self._send(import_call(lines), "import")
+
+    async def embed(self, vectors: Mapping[str, Iterable[float]]) -> int:
+        """See ``Extensions.embed``."""
+        return int((await self._send(embed_call(vectors), "embeddings"))["embedded"])
+
+    async def search(self, **query: Any) -> SearchResults:
+        """See ``Extensions.search``."""
+        return SearchResults.model_validate(await self._send(search_call(**query), "search"))
+
+    async def delete_where(self, **filters: Any) -> dict[str, Any]:
+        """See ``Extensions.delete_where``."""
+        return await self._send(delete_where_call(**filters), "delete")

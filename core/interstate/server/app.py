@@ -77,7 +77,7 @@ async def read_json(request: Request) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise invalid_argument("The request body is not valid JSON: it is nested too deeply") from None
+        raise invalid_argument("The request body is nested too deeply to parse") from None
 
 
 Handler = Callable[[Request, InteractionService, str], Awaitable[Response]]
@@ -162,6 +162,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 def routes() -> list[Route]:
     from interstate.server.extensions import extension_routes
+    from interstate.server.search import search_routes
 
     prefix = "/{version}/interactions"
     return [
@@ -170,6 +171,7 @@ def routes() -> list[Route]:
         Route(prefix + "/{interaction_id}", delete_interaction, methods=["DELETE"]),
         Route(prefix + "/{interaction_id}/cancel", cancel_interaction, methods=["POST"]),
         *extension_routes(endpoint),
+        *search_routes(endpoint),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

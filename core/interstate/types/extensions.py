@@ -9,7 +9,7 @@ from pydantic import Field
 from ._base import WireModel
 from .interaction import Interaction
 
-__all__ = ["InterstateInfo", "ExtendedInteraction", "InteractionPage"]
+__all__ = ["InterstateInfo", "ExtendedInteraction", "InteractionPage", "ScoredInteraction", "SearchResults"]
 
 
 class InterstateInfo(WireModel):
@@ -32,3 +32,14 @@ class ExtendedInteraction(Interaction):
 class InteractionPage(WireModel):
     interactions: list[ExtendedInteraction] = Field(default_factory=list)
     next_page_token: str | None = None
+
+
+class ScoredInteraction(WireModel):
+    """One search hit: cosine similarity to the query vector (None for a filter-only query)."""
+
+    score: float | None = None
+    interaction: ExtendedInteraction
+
+
+class SearchResults(WireModel):
+    results: list[ScoredInteraction] = Field(default_factory=list)

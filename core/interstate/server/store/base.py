@@ -75,6 +75,28 @@ class ListQuery:
     after: tuple[float, str] | None = None
 
 
+@dataclass
+class VectorQuery:
+    """A filtered (and, with ``vector``, similarity-ranked) query over interactions.
+
+    Filters: ``labels`` (exact), ``metadata`` (equality of a value at a dotted key path),
+    ``metadata_prefix`` (a string value equals the prefix or starts with ``prefix + "/"``; a
+    prefix of ``"/"`` or ``""`` matches everything), ``metadata_any`` (the value, or one element
+    of an array value, equals one of the given values). With ``vector`` only interactions that
+    have an embedding of the same dimension are candidates, ranked by cosine similarity and kept
+    when ``>= min_score``; without it, every match, newest first.
+    """
+
+    vector: list[float] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_prefix: dict[str, str] = field(default_factory=dict)
+    metadata_any: dict[str, list[Any]] = field(default_factory=dict)
+    min_score: float | None = None
+    limit: int = 10
+    offset: int = 0
+
+
 class Store(abc.ABC):
     """Persistence for interactions, their SSE events, and background-job leases."""
 
@@ -166,3 +188,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    # -- vectors (interstate extension: vector search for memories) ----------------------
+    # Not abstract, so stores written before vector search keep working (without it).
+    async def put_embeddings(self, tenant: str, vectors: dict[str, list[float]]) -> list[str]:
+        """Store (or replace) one embedding per interaction id; returns the ids not found
+        (nothing is written then). An embedding goes when its interaction is deleted."""
+        raise NotImplementedError(f"{type(self).__name__} does not support vector search")
+
+    async def search(
+        self, tenant: str, query: VectorQuery
+    ) -> list[tuple[InteractionRecord, float | None]]:
+        """Live interactions matching ``query`` with their cosine similarity (None without a
+        vector), best first."""
+        raise NotImplementedError(f"{type(self).__name__} does not support vector search")

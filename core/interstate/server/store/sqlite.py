@@ -18,6 +18,7 @@ from interstate.server.store.base import (
     ListQuery,
     Store,
     StoredEvent,
+    VectorQuery,
 )
 
 #: Ordered migrations; the database's ``user_version`` is the count already applied.
@@ -63,6 +64,15 @@ MIGRATIONS: list[str] = [
         data           TEXT NOT NULL,
         PRIMARY KEY (interaction_id, seq)
     ) WITHOUT ROWID;
+    """,
+    # interstate extension: one embedding per interaction, for vector search (search.py).
+    """
+    CREATE TABLE embeddings (
+        interaction_id TEXT PRIMARY KEY REFERENCES interactions (id) ON DELETE CASCADE,
+        dim            INTEGER NOT NULL,
+        vector         BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX embeddings_by_dim ON embeddings (dim);
     """,
 ]
 
@@ -422,4 +432,61 @@ class SqliteStore(Store):
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()
+
+    # -- vectors ------------------------------------------------------------------------
+    async def put_embeddings(self, tenant: str, vectors: dict[str, list[float]]) -> list[str]:
+        from interstate.server import vectors as vec
+
+        ids = list(vectors)
+        async with self._transaction():
+            found = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                async with self._conn.execute(
+                    f"SELECT id FROM interactions WHERE tenant = ? AND deleted = 0"
+                    f" AND id IN ({', '.join('?' * len(chunk))})",
+                    (tenant, *chunk),
+                ) as cursor:
+                    found |= {row[0] for row in await cursor.fetchall()}
+            missing = [i for i in ids if i not in found]
+            if not missing:
+                await self._conn.executemany(
+                    "INSERT OR REPLACE INTO embeddings (interaction_id, dim, vector)"
+                    " VALUES (?, ?, ?)",
+                    [(i, len(v), vec.pack(v)) for i, v in vectors.items()],
+                )
+        return missing
+
+    async def search(
+        self, tenant: str, query: VectorQuery
+    ) -> list[tuple[InteractionRecord, float | None]]:
+        from interstate.server import vectors as vec
+
+        if not getattr(self, "_vector_functions", False):
+            await self._conn.create_function(vec.SQL_FUNCTION, 2, vec.dot, deterministic=True)
+            self._vector_functions = True
+        where, params = vec.filter_sql(tenant, query, table="i")
+        columns = ", ".join(f"i.{name.strip()}" for name in _COLUMNS.split(","))
+        if query.vector is None:
+            sql = (f"SELECT {columns}, NULL AS score FROM interactions i WHERE {where}"
+                   " ORDER BY i.created DESC, i.id DESC LIMIT ? OFFSET ?")  # fmt: skip
+            params += [query.limit, query.offset]
+        else:
+            sql = (
+                f"SELECT * FROM (SELECT {columns}, {vec.SQL_FUNCTION}(e.vector, ?) AS score"
+                f" FROM interactions i JOIN embeddings e ON e.interaction_id = i.id"
+                f" WHERE {where} AND e.dim = ?) WHERE score IS NOT NULL AND score >= ?"
+                " ORDER BY score DESC, created DESC, id DESC LIMIT ? OFFSET ?"
+            )
+            min_score = -2.0 if query.min_score is None else query.min_score
+            params = [vec.pack(query.vector), *params, len(query.vector), min_score,
+                      query.limit, query.offset]  # fmt: skip
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        out: list[tuple[InteractionRecord, float | None]] = []
+        for row in rows:
+            values = dict(row)
+            score = values.pop("score")
+            out.append((_row_to_record(values), score))  # type: ignore[arg-type]
+        return out
 

@@ -1,0 +1,314 @@
+"""``InteractionsLLM``: a CrewAI ``BaseLLM`` that keeps each conversation on the server.
+
+CrewAI's agent loop passes the whole message list to ``call()`` on every iteration. This LLM
+sends only what is new, chained with ``previous_interaction_id``:
+
+1. the messages are cleaned (CrewAI-internal keys dropped) and fingerprinted prefix by prefix;
+2. the longest prefix that an earlier call of the same *lane* sent is looked up — its
+   interaction is the parent; everything after it is the delta (see ``messages.delta_steps``);
+3. the delta goes out as input steps, with the system prompt as ``system_instruction`` (the
+   Interactions API carries only history across turns, so per-turn configuration is resent) and
+   the tools as function tools; the answer is recorded under the fingerprint of the full list.
+
+A lane is ``(agent id, task id)`` from ``from_agent`` / ``from_task``. CrewAI's memory makes its
+extra calls (extract, analyse, consolidate) through a copy of the agent's LLM from background
+threads with neither set, so they are in the ``(None, None)`` lane and can never continue — or be
+continued by — an agent's chain; the chain table is content-addressed and locked, so which
+thread calls does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from typing import Any, Literal
+
+from crewai.llms.base_llm import BaseLLM, llm_call_context
+from pydantic import BaseModel, PrivateAttr
+
+from interstate.client import Client
+
+from .messages import (
+    Reply,
+    clean_message,
+    crewai_tool_calls,
+    delta_steps,
+    fingerprints,
+    interstate_tools,
+    split_system,
+    text_of,
+)
+
+__all__ = ["InteractionsLLM"]
+
+Lane = tuple[str | None, str | None]
+_LABEL_VALUE = re.compile(r"[^a-z0-9_\-]+")
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def _label(value: str) -> str:
+    return _LABEL_VALUE.sub("-", value.lower()).strip("-")[:63] or "x"
+
+
+class _Chains:
+    """(lane, fingerprint of a sent message list) → the interactions that answered it."""
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._entries: OrderedDict[tuple[Lane, str], list[tuple[str, Reply]]] = OrderedDict()
+
+    def find(
+        self, lane: Lane, prints: list[str], messages: list[dict[str, Any]], first: int
+    ) -> tuple[int, str, Reply] | None:
+        """The longest earlier prefix ``messages[:k]`` (``first <= k < len``) of this lane."""
+        with self._lock:
+            for k in range(len(prints) - 1, first - 1, -1):
+                entries = self._entries.get((lane, prints[k - 1])) if k else None
+                if not entries:
+                    continue
+                self._entries.move_to_end((lane, prints[k - 1]))
+                following = messages[k]
+                for interaction_id, reply in reversed(entries):  # the one CrewAI echoes
+                    if following.get("role") == "assistant" and _echoes(following, reply):
+                        return k, interaction_id, reply
+                interaction_id, reply = entries[-1]
+                return k, interaction_id, reply
+        return None
+
+    def add(self, lane: Lane, fingerprint: str, interaction_id: str, reply: Reply) -> None:
+        with self._lock:
+            entries = self._entries.setdefault((lane, fingerprint), [])
+            entries.append((interaction_id, reply))
+            del entries[:-8]
+            self._entries.move_to_end((lane, fingerprint))
+            while len(self._entries) > self._limit:
+                self._entries.popitem(last=False)
+
+
+def _echoes(message: dict[str, Any], reply: Reply) -> bool:
+    if reply.calls:
+        return [c.get("id") for c in message.get("tool_calls") or []] == [c[0] for c in reply.calls]
+    return reply.text is not None and text_of(message.get("content")).strip().startswith(
+        reply.text.strip()
+    )
+
+
+class InteractionsLLM(BaseLLM):
+    """A CrewAI LLM on the Interactions API (an interstate server, embedded, or Google).
+
+    ``InteractionsLLM(model="gemini-3-flash-preview", url="sqlite:///crew.db")`` or with
+    ``client=Client.from_url(...)``. Options: ``labels`` (added to every interaction),
+    ``system_prompt`` (``"every_turn"``: the system prompt is sent as ``system_instruction`` on
+    every call, as the API requires; ``"history"``: sent once, as the first input step of each
+    chain, so later calls carry only the delta — fewer bytes, but the model sees the
+    instructions as a user turn), ``function_calling`` (False selects CrewAI's ReAct text
+    protocol), ``max_chains`` (size of the table of open conversations).
+    """
+
+    llm_type: str = "interstate"
+    provider: str = "interstate"
+    url: str | None = None
+    labels: dict[str, str] = {}
+    system_prompt: Literal["every_turn", "history"] = "every_turn"
+    function_calling: bool = True
+    max_chains: int = 4096
+    context_window: int = 128_000
+
+    _client: Client = PrivateAttr()
+    _chains: _Chains = PrivateAttr()
+
+    def __init__(self, client: Client | None = None, **data: Any) -> None:
+        super().__init__(**data)
+        self._client = client if client is not None else Client.from_url(self.url)
+        self._chains = _Chains(self.max_chains)
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    # -- capabilities ---------------------------------------------------------------------
+    def supports_function_calling(self) -> bool:
+        return self.function_calling
+
+    def supports_stop_words(self) -> bool:
+        return True
+
+    def get_context_window_size(self) -> int:
+        return self.context_window
+
+    def get_input_tokens_count(
+        self,
+        messages: str | list[Any],
+        tools: list[dict[str, Any]] | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> int:
+        """One token per four characters of text (the server counts exactly; this is a
+        preflight estimate for CrewAI's context-window checks)."""
+        if isinstance(messages, str):
+            return (len(messages) + 3) // 4
+        return (sum(len(text_of(m.get("content"))) for m in messages) + 3) // 4
+
+    # -- the call -------------------------------------------------------------------------
+    def call(
+        self,
+        messages: str | list[Any],
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Any | None = None,
+        from_agent: Any | None = None,
+        response_model: type[BaseModel] | None = None,
+    ) -> str | Any:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        cleaned = [clean_message(m) for m in messages]
+        with llm_call_context():
+            return self._call(cleaned, tools, callbacks, available_functions, from_task,
+                              from_agent, response_model)  # fmt: skip
+
+    def _call(
+        self,
+        cleaned: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        callbacks: list[Any] | None,
+        available_functions: dict[str, Any] | None,
+        from_task: Any | None,
+        from_agent: Any | None,
+        response_model: type[BaseModel] | None,
+    ) -> str | Any:
+        self._emit_call_started_event(
+            messages=cleaned, tools=tools, callbacks=callbacks,
+            available_functions=available_functions, from_task=from_task, from_agent=from_agent,
+        )  # fmt: skip
+        self._invoke_before_llm_call_hooks(cleaned, from_agent)
+        try:
+            result, interaction = self._send(cleaned, tools, from_task, from_agent, response_model)
+        except Exception as exc:
+            self._emit_call_failed_event(error=str(exc), from_task=from_task, from_agent=from_agent)
+            raise
+        if isinstance(result, list) and available_functions:
+            result = self._run_functions(result, available_functions)
+        if isinstance(result, str):
+            result = self._invoke_after_llm_call_hooks(cleaned, result, from_agent)
+        usage = interaction.usage
+        usage_dict = {
+            "prompt_tokens": (usage.total_input_tokens or 0) if usage else 0,
+            "completion_tokens": (usage.total_output_tokens or 0) if usage else 0,
+            "total_tokens": (usage.total_tokens or 0) if usage else 0,
+        }
+        self._track_token_usage_internal(usage_dict)
+        from crewai.events.types.llm_events import LLMCallType
+
+        call_type = LLMCallType.TOOL_CALL if isinstance(result, list) else LLMCallType.LLM_CALL
+        self._emit_call_completed_event(
+            response=result, call_type=call_type, from_task=from_task, from_agent=from_agent,
+            messages=cleaned, usage=usage_dict, response_id=interaction.id,
+        )  # fmt: skip
+        if response_model is not None and isinstance(result, str):
+            return _parse_model(response_model, result)
+        return result
+
+    def _send(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        from_task: Any | None,
+        from_agent: Any | None,
+        response_model: type[BaseModel] | None,
+    ) -> tuple[str | list[dict[str, Any]], Any]:
+        lane: Lane = (_key(from_agent), _key(from_task))
+        system, n_system = split_system(messages)
+        prints = fingerprints(messages)
+        found = self._chains.find(lane, prints, messages, max(n_system, 1))
+        if found is not None:
+            k, parent, reply = found
+            steps = delta_steps(messages[k:], reply)
+        else:
+            parent = None
+            steps = delta_steps(messages[n_system:])
+            if system and self.system_prompt == "history":
+                steps.insert(0, {"type": "user_input",
+                                 "content": [{"type": "text", "text": f"[system]\n{system}"}]})  # fmt: skip
+        if not steps:  # nothing new (e.g. the same list sent twice): ask again from the parent
+            steps = [{"type": "user_input", "content": [{"type": "text", "text": "Continue."}]}]
+        params: dict[str, Any] = {"model": self.model, "input": steps}
+        if parent:
+            params["previous_interaction_id"] = parent
+        if system and self.system_prompt == "every_turn":
+            params["system_instruction"] = system
+        function_tools = interstate_tools(tools) if self.function_calling else None
+        if function_tools:
+            params["tools"] = function_tools
+        config = self._generation_config()
+        if config:
+            params["generation_config"] = config
+        if response_model is not None:
+            params["response_format"] = {
+                "type": "text", "mime_type": "application/json",
+                "schema": response_model.model_json_schema(),
+            }  # fmt: skip
+        labels = {"interstate-kind": "crewai-llm", **self.labels}
+        role = getattr(from_agent, "role", None)
+        labels["crewai-call"] = "agent" if from_agent is not None else "internal"
+        if isinstance(role, str) and role:
+            labels["crewai-agent"] = _label(role)
+        params["labels"] = labels
+        interaction = self._client.interactions.create(**params)
+        calls = crewai_tool_calls(interaction.steps or []) if function_tools else []
+        if calls:
+            reply = Reply(calls=tuple((c["id"], c["function"]["name"], c["function"]["arguments"])
+                                      for c in calls))  # fmt: skip
+            result: str | list[dict[str, Any]] = calls
+        else:
+            result = self._apply_stop_words(interaction.output_text or "")
+            reply = Reply(text=result)
+        if response_model is None:  # one-shot structured calls are never continued
+            self._chains.add(lane, prints[-1], interaction.id, reply)
+        return result, interaction
+
+    def _generation_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if self.stop_sequences:
+            config["stop_sequences"] = list(self.stop_sequences)[:5]
+        if self.temperature is not None:
+            config["temperature"] = self.temperature
+        if self.top_p is not None:
+            config["top_p"] = self.top_p
+        if self.seed is not None:
+            config["seed"] = self.seed
+        max_tokens = self._effective_max_tokens()
+        if max_tokens:
+            config["max_output_tokens"] = int(max_tokens)
+        return config
+
+    @staticmethod
+    def _run_functions(calls: list[dict[str, Any]], functions: dict[str, Any]) -> Any:
+        """With ``available_functions``, CrewAI expects the LLM to run the first known call."""
+        for call in calls:
+            name = call["function"]["name"]
+            if name in functions:
+                args = json.loads(call["function"]["arguments"] or "{}")
+                return str(functions[name](**args))
+        return calls
+
+    async def acall(self, *args: Any, **kwargs: Any) -> str | Any:
+        import asyncio
+
+        return await asyncio.to_thread(self.call, *args, **kwargs)
+
+
+def _key(obj: Any) -> str | None:
+    if obj is None:
+        return None
+    return str(getattr(obj, "id", None) or id(obj))
+
+
+def _parse_model(model: type[BaseModel], text: str) -> BaseModel:
+    text = text.strip()
+    match = _FENCE.match(text)
+    if match:
+        text = match.group(1)
+    return model.model_validate_json(text)
