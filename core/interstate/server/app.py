@@ -163,6 +163,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 def routes() -> list[Route]:
     from interstate.server.extensions import extension_routes
     from interstate.server.search import search_routes
+    from interstate.server.refs import refs_routes
 
     prefix = "/{version}/interactions"
     return [
@@ -172,6 +173,7 @@ def routes() -> list[Route]:
         Route(prefix + "/{interaction_id}/cancel", cancel_interaction, methods=["POST"]),
         *extension_routes(endpoint),
         *search_routes(endpoint),
+        *refs_routes(endpoint),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

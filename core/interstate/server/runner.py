@@ -28,6 +28,8 @@ from interstate.types.accumulate import StepAccumulator
 log = logging.getLogger("interstate.server")
 
 UNFINISHED = frozenset({"queued", "in_progress"})
+#: Events buffered before a write to the store even within one long step.
+MAX_PENDING_EVENTS = 64
 
 
 class EventHub:
@@ -43,6 +45,55 @@ class EventHub:
         event = self._events.pop(interaction_id, None)
         if event is not None:
             event.set()
+
+
+class TurnEvents:
+    """Numbers one turn's events and delivers them: at once to in-process followers (``live``)
+    and to ``queue`` (unstored streams), and in batches to the store — at the end of each step,
+    and the rest with the final status — so a streamed turn costs a few writes, not one per
+    delta. A crash loses nothing that matters: a resumed turn restarts its stream anyway."""
+
+    def __init__(
+        self,
+        store: Store,
+        hub: EventHub,
+        interaction_id: str,
+        *,
+        stored: bool,
+        queue: asyncio.Queue[dict[str, Any]] | None,
+    ) -> None:
+        self.store, self.hub, self.interaction_id = store, hub, interaction_id
+        self.stored, self.queue = stored, queue
+        self.seq = 0
+        self.live: list[StoredEvent] = []
+        self._pending: list[StoredEvent] = []
+
+    def _stamp(self, data: dict[str, Any]) -> StoredEvent:
+        self.seq += 1
+        return StoredEvent(self.seq, {**data, "event_id": event_id(self.interaction_id, self.seq)})
+
+    async def emit(self, data: dict[str, Any]) -> None:
+        event = self._stamp(data)
+        if self.queue is not None:
+            self.queue.put_nowait(event.data)
+        if not self.stored:
+            return
+        self.live.append(event)
+        self._pending.append(event)
+        if data["event_type"] == "step.stop" or len(self._pending) >= MAX_PENDING_EVENTS:
+            await self.store.append_events(self.interaction_id, self._pending)
+            self._pending = []
+        self.hub.publish(self.interaction_id)
+
+    def close(self, closing: list[dict[str, Any]]) -> list[StoredEvent]:
+        """Stamp and deliver the closing events; returns what the store still needs (written
+        with the final status, in one transaction)."""
+        stamped = [self._stamp(data) for data in closing]
+        if self.queue is not None:
+            for event in stamped:
+                self.queue.put_nowait(event.data)
+        unwritten, self._pending = self._pending + stamped, []
+        return unwritten
 
 
 class TurnOutcome:
@@ -86,6 +137,9 @@ class TurnRunner:
         self.hub = EventHub()
         #: Stored turns running in this process, by interaction id.
         self.tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
+        #: Every event so far of the stored turns running here, for in-process followers; the
+        #: store receives them in batches (at each step's end, and with the final status).
+        self.live: dict[str, list[StoredEvent]] = {}
         self._cancel_requested: set[str] = set()
 
     def start(self, record: InteractionRecord) -> asyncio.Task[TurnOutcome]:
@@ -112,25 +166,25 @@ class TurnRunner:
         stored: bool,
         queue: asyncio.Queue[dict[str, Any]] | None = None,
     ) -> TurnOutcome:
-        store, seq = self.store, 0
-
-        def stamp(data: dict[str, Any]) -> StoredEvent:
-            nonlocal seq
-            seq += 1
-            return StoredEvent(seq, {**data, "event_id": event_id(record.id, seq)})
-
-        async def emit(data: dict[str, Any]) -> None:
-            event = stamp(data)
-            if stored:
-                await store.append_events(record.id, [event])
-                self.hub.publish(record.id)
-            if queue is not None:
-                queue.put_nowait(event.data)
-
+        """Run one turn to its end; ``stored`` turns are persisted, ``queue`` gets every event."""
+        events = TurnEvents(self.store, self.hub, record.id, stored=stored, queue=queue)
         if stored:
-            await store.clear_events(record.id)  # a resumed turn starts its stream over
-            if not await store.update_status(record.id, "in_progress", only_if=UNFINISHED):
-                return TurnOutcome(record)  # cancelled or deleted before it started
+            if record.attempts:  # claimed by a worker: queued, or resumed after a crash
+                await self.store.clear_events(record.id)  # a resumed turn starts over
+                if not await self.store.update_status(
+                    record.id, "in_progress", only_if=UNFINISHED
+                ):
+                    return TurnOutcome(record)  # cancelled or deleted before it started
+            self.live[record.id] = events.live
+        try:
+            return await self._run(record, events)
+        finally:
+            if self.live.get(record.id) is events.live:
+                del self.live[record.id]  # everything is in the store by now
+                self.hub.publish(record.id)
+
+    async def _run(self, record: InteractionRecord, events: "TurnEvents") -> TurnOutcome:
+        store, emit, stored = self.store, events.emit, events.stored
         record.status = "in_progress"
         accumulator, index = StepAccumulator(), -1
         finish, error = Finish(), None
@@ -187,12 +241,9 @@ class TurnRunner:
             record.errors = [{"code": "INTERNAL", "message": f"The model provider failed: {exc!r}"}]
         record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
         record.provider_state = finish.provider_state
-        closing = [stamp(e) for e in closing_events(record)]
+        closing = events.close(closing_events(record))
         if stored:
             await asyncio.shield(self._finish(record, closing))
-        if queue is not None:
-            for event in closing:
-                queue.put_nowait(event.data)
         return TurnOutcome(record, error)
 
     async def _finish(self, record: InteractionRecord, closing: list[StoredEvent]) -> None:

@@ -262,7 +262,11 @@ class InteractionService:
     async def _follow(self, record: InteractionRecord, seq: int) -> AsyncIterator[dict[str, Any]]:
         while True:
             waiter = self.runner.hub.waiter(record.id)
-            events = await self.store.events_after(record.id, seq)
+            live = self.runner.live.get(record.id)
+            if live is not None:  # running here: read what the store may not have yet
+                events = [event for event in live if event.seq > seq]
+            else:
+                events = await self.store.events_after(record.id, seq)
             for event in events:
                 seq = event.seq
                 yield event.data
@@ -275,11 +279,15 @@ class InteractionService:
                         f"Interaction {record.id!r} was deleted").body()["error"]}  # fmt: skip
                     return
                 if current.status not in UNFINISHED:
-                    # Settled. If its stored stream already ended, the caller has everything
-                    # (e.g. resumed after the last event). Otherwise it settled without (closing)
+                    # Settled. Once its stored stream is sent up to its end, the caller has
+                    # everything. Otherwise it settled without (closing)
                     # events: a recorded turn, or one failed/cancelled before it ran. Synthesise
                     # what is missing with deterministic ids, and skip what was already seen.
                     stored = await self.store.events_after(record.id, 0)
+                    for event in stored:  # what it wrote while we watched its live events
+                        if event.seq > seq:
+                            seq = event.seq
+                            yield event.data
                     if stored and stored[-1].data.get("event_type") in TERMINAL_EVENTS:
                         return
                     base = stored[-1].seq if stored else 0

@@ -5,6 +5,7 @@ A script is a list of rules (or ``{"rules": [...], "default": reply}``). The fir
 
 ``when`` (all keys optional, all must match):
   ``contains``  substring of the latest user text     ``after``  type of the last input step
+                                                      (of the history, for an empty input)
   ``model``     glob on the model name                ``turn``   0-based position in the chain
   ``tool``      a function tool of that name is offered this turn
 
@@ -83,6 +84,13 @@ def _latest_result(steps: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _last_step_type(turn: ModelTurn) -> str | None:
+    """The type of the last input step; for a turn with no input (a continuation that sends
+    nothing new), the type of the last step of its history."""
+    steps = turn.input or turn.history
+    return steps[-1].get("type") if steps else None
+
+
 def count_tokens(value: Any) -> int:
     """A deterministic stand-in for a tokenizer: one token per four characters of JSON."""
     return math.ceil(len(json.dumps(value, separators=(",", ":"))) / 4) if value else 0
@@ -97,7 +105,7 @@ class ScriptedProvider(Provider):
     def _matches(self, when: dict[str, Any], turn: ModelTurn, steps: list[dict[str, Any]]) -> bool:
         if "contains" in when and when["contains"] not in latest_user_text(steps):
             return False
-        if "after" in when and (not turn.input or turn.input[-1].get("type") != when["after"]):
+        if "after" in when and _last_step_type(turn) != when["after"]:
             return False
         if "model" in when and not fnmatch.fnmatchcase(turn.model, when["model"]):
             return False
@@ -113,7 +121,7 @@ class ScriptedProvider(Provider):
                 return rule["reply"]
         if self.script.get("default"):
             return self.script["default"]
-        if turn.input and turn.input[-1].get("type") == "function_result":
+        if _last_step_type(turn) == "function_result":
             return {"text": "result: {result}"}
         return {"text": "echo: {input}"}
 

@@ -202,3 +202,15 @@ class Store(abc.ABC):
         """Live interactions matching ``query`` with their cosine similarity (None without a
         vector), best first."""
         raise NotImplementedError(f"{type(self).__name__} does not support vector search")
+
+    # -- atomic batches and refs (interstate extension, see store/ops.py) ------------------
+    # Not abstract, so stores written before batches keep working (without them).
+    async def apply_batch(self, tenant: str, ops: list[Any]) -> list[dict[str, Any]]:
+        """Apply ``store.ops`` operations atomically, in order; one result dict per operation.
+        Raises a ``ServiceError`` (and writes nothing) when one of them fails."""
+        raise NotImplementedError(f"{type(self).__name__} does not support batches and refs")
+
+    async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
+        """``(Ref, target record or None)`` pairs matching a ``RefQuery``, in name order; the
+        record is looked up only with ``resolve`` (None when the target is gone)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support batches and refs")

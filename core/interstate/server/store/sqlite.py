@@ -74,6 +74,18 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX embeddings_by_dim ON embeddings (dim);
     """,
+    # interstate extension: refs, named movable pointers to interactions (refs.py, sqlite_ops).
+    """
+    CREATE TABLE refs (
+        tenant         TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        interaction_id TEXT NOT NULL,
+        order_key      TEXT,
+        metadata       TEXT NOT NULL,
+        updated        REAL NOT NULL,
+        PRIMARY KEY (tenant, name)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 _UNFINISHED = ("queued", "in_progress")
@@ -490,3 +502,33 @@ class SqliteStore(Store):
             out.append((_row_to_record(values), score))  # type: ignore[arg-type]
         return out
 
+    # -- atomic batches and refs (interstate extension, see store/ops.py) ------------------
+    async def _run(self, fn: Any, *args: Any, transaction: bool) -> Any:
+        """Run ``fn(sqlite3_connection, *args)`` on the connection's thread in one hop, inside
+        ``BEGIN IMMEDIATE ... COMMIT`` when ``transaction`` (rolled back if it raises)."""
+
+        def call() -> Any:
+            conn = self._conn._conn  # the sqlite3 connection aiosqlite wraps
+            if not transaction:
+                return fn(conn, *args)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            return await self._conn._execute(call)
+
+    async def apply_batch(self, tenant: str, ops: list[Any]) -> list[dict[str, Any]]:
+        from interstate.server.store import sqlite_ops
+
+        return await self._run(sqlite_ops.apply_batch, tenant, ops, transaction=True)
+
+    async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
+        from interstate.server.store import sqlite_ops
+
+        return await self._run(sqlite_ops.get_refs, tenant, query, resolve, transaction=False)

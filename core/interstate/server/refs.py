@@ -1,0 +1,237 @@
+"""interstate extension: atomic batches of writes, and refs (named pointers to interactions).
+
+* ``POST /{v}/interstate/batch``  apply record / metadata / delete / ref operations atomically
+* ``GET  /{v}/interstate/refs``   read refs by name or prefix, optionally with their targets
+
+Built for framework checkpointers (LangGraph's ``InteractionsSaver``): storing a checkpoint is
+one batch (record the turn, move the thread's head ref, rewrite bookkeeping on its parent), and
+"the latest checkpoint of a thread" is one ref read that returns the interaction itself. The
+semantics are in docs/server.md ("Batches and refs").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from interstate.server.errors import ServiceError, invalid_argument
+from interstate.server.extensions import _CLIENT_ID, _page_size, _steps, extended_body
+from interstate.server.render import ECHOED_CONFIG, iso
+from interstate.server.runner import UNFINISHED
+from interstate.server.service import InteractionService, new_interaction_id
+from interstate.server.store.base import KIND_RECORD, InteractionRecord
+from interstate.server.store.ops import (
+    BatchOp,
+    DeleteOp,
+    DeleteRefsOp,
+    MetadataOp,
+    RecordOp,
+    RefQuery,
+    SetRefOp,
+)
+from interstate.types import InteractionStatus, validate_labels
+
+MAX_OPERATIONS = 10_000
+MAX_REF_NAME = 512
+_RECORD_FIELDS = frozenset(
+    {"id", "input", "steps", "previous_interaction_id", "model", "status", "labels", "metadata",
+     "usage", *ECHOED_CONFIG}
+)  # fmt: skip
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid_argument(f"{what} must be a JSON object")
+    return value
+
+
+def _string(value: Any, what: str, *, limit: int = MAX_REF_NAME) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= limit:
+        raise invalid_argument(f"{what} must be a string of 1 to {limit} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise invalid_argument(f"{what} must not contain control characters")
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise invalid_argument(f"{name} must be true or false")
+    return value
+
+
+def _record_op(tenant: str, item: dict[str, Any], now: float) -> RecordOp:
+    unknown = sorted(set(item) - _RECORD_FIELDS)
+    if unknown:
+        raise invalid_argument(f"unknown field(s) {', '.join(unknown)}")
+    status = item.get("status", InteractionStatus.COMPLETED)
+    if not isinstance(status, str) or status in UNFINISHED:
+        raise invalid_argument(f"a recorded turn has finished; status {status!r} is not allowed")
+    interaction_id = item.get("id") or new_interaction_id()
+    if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
+        raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
+    labels = _object(item.get("labels") or {}, "labels")
+    metadata = _object(item.get("metadata") or {}, "metadata")
+    try:
+        validate_labels(labels)
+    except ValueError as exc:
+        raise invalid_argument(f"labels: {exc}") from None
+    parent = item.get("previous_interaction_id")
+    if parent is not None and not isinstance(parent, str):
+        raise invalid_argument("previous_interaction_id must be a string")
+    record = InteractionRecord(
+        id=interaction_id,
+        tenant=tenant,
+        kind=KIND_RECORD,
+        status=status,
+        created=now,
+        updated=now,
+        parent_id=parent or None,
+        model=item.get("model") or "interstate-record",
+        config={k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None},
+        input=_steps(item["input"], "input") if item.get("input") is not None else [],
+        steps=_steps(item.get("steps"), "steps"),
+        usage=item.get("usage"),
+        labels=labels,
+        metadata=metadata,
+    )
+    return RecordOp(record, client_id="id" in item)
+
+
+def parse_operations(tenant: str, body: Any) -> list[BatchOp]:
+    """The operations of a batch body, validated; 400 (naming the operation) otherwise."""
+    body = _object(body, "The request body")
+    operations = body.get("operations")
+    if not isinstance(operations, list) or not 1 <= len(operations) <= MAX_OPERATIONS:
+        raise invalid_argument(f"operations must be a list of 1 to {MAX_OPERATIONS} operations")
+    now = time.time()
+    ops: list[BatchOp] = []
+    for index, item in enumerate(operations):
+        where = f"operations[{index}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            raise invalid_argument(
+                f"{where} must be an object with one key: record, patch_metadata, delete, "
+                "set_ref or delete_refs"
+            )
+        (kind, args), = item.items()
+        try:
+            ops.append(_operation(tenant, kind, _object(args, kind), now))
+        except ServiceError as exc:
+            raise invalid_argument(f"{where}.{exc.message}") from None
+    return ops
+
+
+def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> BatchOp:
+    if kind == "record":
+        return _record_op(tenant, args, now)
+    if kind == "patch_metadata":
+        return MetadataOp(
+            _string(args.get("id"), "id", limit=200),
+            _object(args.get("patch"), "patch"),
+            keep_existing=_flag(args, "keep_existing"),
+            missing_ok=_flag(args, "missing_ok"),
+        )
+    if kind == "delete":
+        ids = args.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise invalid_argument("ids must be a list of interaction ids")
+        return DeleteOp(ids, keep_referenced=_flag(args, "keep_referenced"))
+    if kind == "set_ref":
+        order_key = args.get("order_key")
+        metadata = args.get("metadata")
+        return SetRefOp(
+            _string(args.get("name"), "name"),
+            _string(args.get("interaction_id"), "interaction_id", limit=200),
+            order_key=None if order_key is None else _string(order_key, "order_key"),
+            metadata=None if metadata is None else _object(metadata, "metadata"),
+            force=_flag(args, "force"),
+        )
+    if kind == "delete_refs":
+        names = args.get("names") or []
+        if not isinstance(names, list):
+            raise invalid_argument("names must be a list of ref names")
+        prefix = args.get("prefix")
+        if prefix is not None and not isinstance(prefix, str):
+            raise invalid_argument("prefix must be a string")
+        if not names and prefix is None:
+            raise invalid_argument("name refs to delete (names) or a prefix")
+        return DeleteRefsOp([_string(n, "names[]") for n in names], prefix)
+    raise invalid_argument(f"{kind}: unknown operation")
+
+
+def ref_body(ref: Any, record: InteractionRecord | None, resolve: bool) -> dict[str, Any]:
+    out = {
+        "name": ref.name,
+        "interaction_id": ref.interaction_id,
+        "order_key": ref.order_key,
+        "metadata": ref.metadata,
+        "updated": iso(ref.updated),
+    }
+    if resolve:
+        out["interaction"] = extended_body(record) if record is not None else None
+    return out
+
+
+class Refs:
+    def __init__(self, service: InteractionService) -> None:
+        self.store = service.store
+
+    async def batch(self, tenant: str, body: Any) -> dict[str, Any]:
+        ops = parse_operations(tenant, body)
+        try:
+            results = await self.store.apply_batch(tenant, ops)
+        except NotImplementedError as exc:
+            raise invalid_argument(str(exc)) from None
+        return {"results": results}
+
+    async def refs(self, tenant: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        def one(name: str) -> str | None:
+            values = params.get(name)
+            return values[-1] if values else None
+
+        names = [_string(n, "name") for n in params.get("name", [])]
+        prefix = one("prefix")
+        if not names and prefix is None:
+            raise invalid_argument("Name refs (name=..., repeatable) or a prefix (prefix=...)")
+        resolve = (one("resolve") or "false") == "true"
+        query = RefQuery(names=names, prefix=prefix, limit=_page_size(one("page_size") or "100"),
+                         after=one("page_token"))  # fmt: skip
+        try:
+            rows = await self.store.get_refs(tenant, query, resolve=resolve)
+        except NotImplementedError as exc:
+            raise invalid_argument(str(exc)) from None
+        out: dict[str, Any] = {"refs": [ref_body(ref, rec, resolve) for ref, rec in rows]}
+        if len(rows) == query.limit and rows:
+            out["next_page_token"] = rows[-1][0].name
+        return out
+
+
+def refs_routes(endpoint: Callable[..., Any]) -> list[Route]:
+    """Routes for batches and refs, wrapped by the app's ``endpoint`` (version + auth)."""
+    from interstate.server.app import read_json
+
+    @endpoint
+    async def batch(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Apply record / patch_metadata / delete / set_ref / delete_refs operations atomically."""
+        return JSONResponse(await Refs(service).batch(tenant, await read_json(request)))
+
+    @endpoint
+    async def refs(request: Request, service: InteractionService, tenant: str) -> Response:
+        """Refs by name or prefix (name order); ``resolve=true`` adds each target interaction."""
+        params: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            params.setdefault(key, []).append(value)
+        return JSONResponse(await Refs(service).refs(tenant, params))
+
+    prefix = "/{version}/interstate"
+    return [
+        Route(prefix + "/batch", batch, methods=["POST"]),
+        Route(prefix + "/refs", refs, methods=["GET"]),
+    ]
+
+
+__all__ = ["Refs", "parse_operations", "refs_routes"]
