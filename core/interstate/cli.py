@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
@@ -125,6 +126,65 @@ def serve(
     application = create_app(open_service=open_service, auth=auth, max_body_bytes=max_body_bytes)
     typer.echo(f"interstate serving {url} on http://{host}:{port}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+@contextlib.contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Print an interstate error as one line and exit 1, instead of a traceback."""
+    from interstate.errors import InterstateError
+
+    try:
+        yield
+    except (InterstateError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+URL_HELP = (
+    "Where the interactions live: sqlite:///path.db (embedded), http://host:port "
+    "(interstate serve). Default: $INTERSTATE_URL, else ~/.interstate/interstate.db."
+)
+
+
+@app.command()
+def show(
+    interaction_id: str = typer.Argument(..., help="An interaction id of the chain to show."),
+    url: Optional[str] = typer.Option(None, "--url", envvar="INTERSTATE_URL", help=URL_HELP),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
+    ),
+) -> None:
+    """Print the conversation tree holding INTERACTION_ID: its turns, forks, and the steps of
+    the chain from the root down to it."""
+    from rich.console import Console
+
+    from interstate.client import Client
+    from interstate.inspect import show as show_chain
+
+    with _reported_errors(), Client.from_url(url, api_key=api_key) as client:
+        show_chain(client, interaction_id, Console())
+
+
+@app.command()
+def threads(
+    url: Optional[str] = typer.Option(None, "--url", envvar="INTERSTATE_URL", help=URL_HELP),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
+    ),
+    limit: int = typer.Option(20, help="How many threads to list."),
+    label: Optional[List[str]] = typer.Option(
+        None, help="Only threads whose newest turn has this label, KEY=VALUE (repeatable)."
+    ),
+) -> None:
+    """List recent conversations (the newest turn of each chain), newest first."""
+    from rich.console import Console
+
+    from interstate.client import Client
+    from interstate.inspect import threads as list_threads
+
+    labels = dict(item.split("=", 1) for item in label or [] if "=" in item)
+    with _reported_errors(), Client.from_url(url, api_key=api_key) as client:
+        list_threads(client, Console(), limit=limit, labels=labels)
 
 
 def main() -> None:
