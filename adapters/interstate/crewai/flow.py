@@ -43,6 +43,9 @@ class InteractionsFlowPersistence(FlowPersistence):
         self._client = client if client is not None else Client.from_url(self.url)
         self._client._require_extensions("CrewAI flow persistence (record and list)")
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> "InteractionsFlowPersistence":
+        return self  # stateless besides the shared client; every copy is the same store
+
     def init_db(self) -> None:
         """Nothing to create: the server's schema is its own."""
 

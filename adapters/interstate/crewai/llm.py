@@ -129,6 +129,14 @@ class InteractionsLLM(BaseLLM):
     def client(self) -> Client:
         return self._client
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> "InteractionsLLM":
+        """Copies (``Crew.copy()``, ``kickoff_for_each``) share the client and the chain table:
+        a connection cannot be deep-copied, and chains are content-addressed anyway."""
+        new = self.model_copy(deep=False)
+        new.labels = dict(self.labels)
+        new.additional_params = dict(self.additional_params)
+        return new
+
     # -- capabilities ---------------------------------------------------------------------
     def supports_function_calling(self) -> bool:
         return self.function_calling

@@ -204,16 +204,18 @@ class InteractionsStorage:
             return []
         filters, local = self._filters(scope_prefix, categories, metadata_filter)
         top_k = min(_PAGE, limit * 3 if local else limit)
+        # Scores are cosine similarities clamped at 0 (CrewAI's scores are never negative), so
+        # min_score=0 keeps every candidate, as with CrewAI's own stores.
+        floor = min(1.0, float(min_score)) if min_score > 0 else -1.0
         hits = self.client.interstate.search(
-            **filters, vector=list(query_embedding), top_k=top_k,
-            min_score=max(-1.0, min(1.0, float(min_score))),
-        ).results  # fmt: skip
+            **filters, vector=list(query_embedding), top_k=top_k, min_score=floor
+        ).results
         out: list[tuple[MemoryRecord, float]] = []
         for hit in hits:
             record = self._record(hit.interaction)
             if local and not all(record.metadata.get(k) == v for k, v in local.items()):
                 continue
-            out.append((record, float(hit.score or 0.0)))
+            out.append((record, max(0.0, float(hit.score or 0.0))))
             if len(out) >= limit:
                 break
         return out

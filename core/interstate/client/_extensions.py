@@ -11,7 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, Mapping
 
-from interstate.types.extensions import ExtendedInteraction, InteractionPage, SearchResults
+from interstate.types.extensions import (
+    ExtendedInteraction,
+    InteractionPage,
+    RefPage,
+    SearchResults,
+)
 
 from ._config import path_id
 from ._resources import _to_json, parse_json
@@ -180,6 +185,31 @@ def delete_where_call(
     return _Call("POST", "interstate/delete", json=body)
 
 
+def batch_call(operations: Iterable[Mapping[str, Any]]) -> _Call:
+    ops = [_to_json(dict(op)) for op in operations]
+    if not ops:
+        raise ValueError("batch() needs at least one operation")
+    # Safe to resend when every recorded turn has a client-chosen id: the other operations
+    # (merge-patches, deletes, ref moves) give the same result when applied twice.
+    retry_safe = all("id" in op["record"] for op in ops if "record" in op)
+    return _Call("POST", "interstate/batch", json={"operations": ops}, idempotent=retry_safe)
+
+
+def refs_call(
+    *,
+    names: Iterable[str] | None = None,
+    prefix: str | None = None,
+    resolve: bool | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> _Call:
+    params = {"name": list(names or []), "prefix": prefix, "resolve": resolve,
+              "page_size": page_size, "page_token": page_token}  # fmt: skip
+    if not params["name"] and prefix is None:
+        raise ValueError("refs() needs names=[...] or prefix=...")
+    return _Call("GET", "interstate/refs", params=params)
+
+
 def _interactions(data: Any) -> list[ExtendedInteraction]:
     return [ExtendedInteraction.model_validate(item) for item in data["interactions"]]
 
@@ -256,6 +286,28 @@ class Extensions:
         """Delete every interaction the filters match; returns ``{"deleted": n, "more": bool}``."""
         return self._send(delete_where_call(**filters), "delete")
 
+    def batch(self, operations: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Apply operations atomically, in order, and return one result per operation. Each is
+        ``{"record": {...turn, "id"?}}``, ``{"patch_metadata": {"id", "patch", "keep_existing"?,
+        "missing_ok"?}}``, ``{"delete": {"ids", "keep_referenced"?}}``, ``{"set_ref": {"name",
+        "interaction_id", "order_key"?, "metadata"?, "force"?}}`` or ``{"delete_refs": {"names"?,
+        "prefix"?}}`` (see docs/server.md)."""
+        return self._send(batch_call(operations), "batch")["results"]
+
+    def refs(self, **query: Any) -> RefPage:
+        """Refs by ``names=[...]`` and/or ``prefix=...``, in name order; ``resolve=True`` adds
+        each target interaction (with input and metadata) in the same call."""
+        return RefPage.model_validate(self._send(refs_call(**query), "refs"))
+
+    def iter_refs(self, **query: Any) -> Iterator[Any]:
+        """Every ref matching the query, page after page."""
+        while True:
+            page = self.refs(**query)
+            yield from page.refs
+            if not page.next_page_token:
+                return
+            query["page_token"] = page.next_page_token
+
 
 class AsyncExtensions:
     """``client.interstate`` on an ``AsyncClient``."""
@@ -327,3 +379,21 @@ class AsyncExtensions:
     async def delete_where(self, **filters: Any) -> dict[str, Any]:
         """See ``Extensions.delete_where``."""
         return await self._send(delete_where_call(**filters), "delete")
+
+    async def batch(self, operations: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """See ``Extensions.batch``."""
+        return (await self._send(batch_call(operations), "batch"))["results"]
+
+    async def refs(self, **query: Any) -> RefPage:
+        """See ``Extensions.refs``."""
+        return RefPage.model_validate(await self._send(refs_call(**query), "refs"))
+
+    async def iter_refs(self, **query: Any) -> AsyncIterator[Any]:
+        """See ``Extensions.iter_refs``."""
+        while True:
+            page = await self.refs(**query)
+            for ref in page.refs:
+                yield ref
+            if not page.next_page_token:
+                return
+            query["page_token"] = page.next_page_token

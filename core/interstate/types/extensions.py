@@ -9,7 +9,10 @@ from pydantic import Field
 from ._base import WireModel
 from .interaction import Interaction
 
-__all__ = ["InterstateInfo", "ExtendedInteraction", "InteractionPage", "ScoredInteraction", "SearchResults"]
+__all__ = [
+    "InterstateInfo", "ExtendedInteraction", "InteractionPage", "ScoredInteraction", "SearchResults",
+    "Ref", "RefPage",
+]
 
 
 class InterstateInfo(WireModel):
@@ -43,3 +46,22 @@ class ScoredInteraction(WireModel):
 
 class SearchResults(WireModel):
     results: list[ScoredInteraction] = Field(default_factory=list)
+
+
+class Ref(WireModel):
+    """A named, movable pointer to an interaction (``GET /{v}/interstate/refs``)."""
+
+    name: str
+    interaction_id: str
+    #: A ref with an order key only moves forward (to a key at least as large).
+    order_key: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    updated: str | None = None
+    #: The target with its input and interstate block, when read with ``resolve=True``
+    #: (None if it was deleted since).
+    interaction: ExtendedInteraction | None = None
+
+
+class RefPage(WireModel):
+    refs: list[Ref] = Field(default_factory=list)
+    next_page_token: str | None = None

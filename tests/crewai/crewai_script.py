@@ -1,0 +1,51 @@
+"""The scripted model's rules for the CrewAI tests (embedded and HTTP servers use the same).
+
+Agents pick their behaviour by model name (``scripted-researcher``, ``scripted-writer``,
+``scripted-manager``, ``scripted-react``); CrewAI memory's own LLM calls are recognised by their
+prompts and answered with the JSON its schemas expect.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+FACT = "The capital of France is Paris."
+
+RULES: list[dict[str, Any]] = [
+    # -- CrewAI memory's analysis calls (any model) -----------------------------------------
+    {"when": {"contains": "Extract memory statements"},
+     "reply": {"text": json.dumps({"memories": [FACT]})}},
+    {"when": {"contains": "Content to store:"},
+     "reply": {"text": json.dumps({
+         "suggested_scope": "/geography", "categories": ["geography", "capitals"],
+         "importance": 0.7,
+         "extracted_metadata": {"entities": ["France", "Paris"], "dates": [], "topics": ["capitals"]},
+     })}},
+    {"when": {"contains": "New content to consider storing"},
+     "reply": {"text": json.dumps({"actions": [], "insert_new": False,
+                                   "insert_reason": "already known"})}},
+    {"when": {"contains": "Available scopes:"},
+     "reply": {"text": json.dumps({"keywords": ["capital"], "suggested_scopes": [],
+                                   "complexity": "simple", "recall_queries": ["capital"]})}},
+    # -- the researcher: one native tool call, then the answer ------------------------------
+    {"when": {"model": "scripted-researcher", "after": "user_input", "tool": "lookup_fact"},
+     "reply": {"function_calls": [{"name": "lookup_fact", "arguments": {"topic": "France"}}]}},
+    {"when": {"model": "scripted-researcher", "after": "function_result"},
+     "reply": {"text": "Research: {result}"}},
+    # -- the writer: answers at once ----------------------------------------------------------
+    {"when": {"model": "scripted-writer"}, "reply": {"text": "Report: Paris is the capital of France."}},
+    # -- a hierarchical crew's manager: delegates, then reports -------------------------------
+    {"when": {"model": "scripted-manager", "after": "user_input", "tool": "delegate_work_to_coworker"},
+     "reply": {"function_calls": [{"name": "delegate_work_to_coworker", "arguments": {
+         "task": "Find the capital of France", "context": "Use lookup_fact.",
+         "coworker": "Geography Researcher"}}]}},
+    {"when": {"model": "scripted-manager", "after": "function_result"},
+     "reply": {"text": "Manager summary: {result}"}},
+    # -- the ReAct text protocol (function_calling=False); the reply runs past the stop word --
+    {"when": {"model": "scripted-react", "turn": 0},
+     "reply": {"text": "Thought: I should look it up\nAction: lookup_fact\n"
+                       "Action Input: {\"topic\": \"France\"}\nObservation: made up by the model"}},
+    {"when": {"model": "scripted-react"},
+     "reply": {"text": "Thought: I now know the final answer\nFinal Answer: Paris (turn {turn})"}},
+]  # fmt: skip
