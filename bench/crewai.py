@@ -1,19 +1,34 @@
 """Bytes sent to the model per call: a CrewAI crew on InteractionsLLM vs a stock full-history LLM.
 
-One run, offline. The same crew (one researcher agent, ``--tasks`` sequential tasks, each making
-``--tool-calls`` native tool calls whose results are ``--result-bytes`` long, then answering) is
-kicked off three times:
+One run, offline. A real sequential ``Crew`` — ``--agents`` agents (role, goal, backstory, two
+tools each), ``--tasks`` tasks assigned in turn; as CrewAI does for sequential crews, each task's
+prompt carries every earlier task's output as context. Each task makes ``--tool-calls`` tool
+calls (results of ``--result-bytes``) and then answers with ``--answer-bytes`` of text; with
+``--react`` the agents use CrewAI's ReAct text protocol (tool descriptions in a long system
+prompt) instead of native tool calling. The same crew is kicked off three times:
 
-* **stock** — a ``BaseLLM`` that receives what CrewAI gives every LLM (the whole message list and
-  the tool schemas) and answers like the scripted model; its bytes are the JSON size of
-  ``{"messages": [...], "tools": [...]}`` per call — what a full-history provider sends;
-* **interstate** — ``InteractionsLLM`` on an embedded server with the scripted model; its bytes
-  are the request bodies it actually sends (an httpx event hook), system prompt and tools resent
-  every turn as the Interactions API requires;
-* **interstate, system in history** — the same with ``system_prompt="history"`` (the system
-  prompt sent once per chain, as its first input step).
+* **stock** — a ``BaseLLM`` that answers deterministically and records what CrewAI's agent
+  executor hands it on every call: the JSON body ``{"model", "messages", "tools", "stop"}`` a
+  full-history chat-completions provider would send (encoded by httpx, as a provider SDK does);
+* **interstate** — ``InteractionsLLM`` on an embedded interstate server whose model gives the same
+  answers; its bytes are the request bodies it actually sends (an httpx event hook): only the
+  new messages, chained with ``previous_interaction_id``, and — through the interstate extension
+  ``x-interstate-inherit-config`` — the system prompt and tools only when they change;
+* **google-style** — the same LLM with ``inherit_config=False``: what it sends to Google's
+  Interactions API, where system prompt and tools must be resent on every turn.
 
-    python bench/crewai.py [--tasks 10] [--tool-calls 4] [--result-bytes 1000] [--per-call]
+The interstate runs also record what CrewAI handed them; the script checks that this equals the
+stock run call by call (same crew, same calls, same prompts), so the comparison is like for like.
+
+It prints per-call sizes (first and last task; ``--per-call`` for all), totals and ratios, then
+where the bytes go — system prompt, tool schemas, task prompts, the earlier outputs quoted as
+context, tool results, model turns resent, framing — and a floor: what any protocol that keeps
+the history on the server must still send while CrewAI runs the tools (each new byte once). Each
+CrewAI task is a new conversation, so its first call carries the task prompt with all earlier
+outputs; on crews with few tool calls per task that, and the tool results, dominate.
+
+    python bench/crewai.py [--tasks 10] [--agents 3] [--tool-calls 3] [--result-bytes 1000]
+                           [--answer-bytes 800] [--react] [--per-call]
 """
 
 from __future__ import annotations
@@ -21,7 +36,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 # This file is named crewai.py: keep its folder off sys.path so `import crewai` finds CrewAI.
@@ -35,128 +52,450 @@ for _key, _value in {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "t
 
 import logging  # noqa: E402
 
+import httpx  # noqa: E402
+
 logging.disable(logging.WARNING)
 
+# -- the crew ------------------------------------------------------------------------------------
 
-def build_crew(llm: Any, tasks: int, result_bytes: int) -> Any:
+#: (role, goal, backstory, [(tool name, description, parameter)]) — written like real crews.
+AGENTS = [
+    ("Senior Market Researcher",
+     "Uncover reliable, current facts about the market segment assigned in each task",
+     "You spent ten years at an industry analyst firm. You never state a number without a "
+     "source, you cross-check claims between at least two independent sources, and you flag "
+     "anything that looks like marketing copy rather than evidence.",
+     [("search_web", "Search the web and return the top results with titles, URLs and snippets.",
+       "query"),
+      ("fetch_page", "Fetch a web page and return its main text content, without navigation.",
+       "url")]),
+    ("Data Analyst",
+     "Turn raw findings into quantified, comparable metrics with clear assumptions",
+     "A former quant who likes tidy tables. You state every assumption explicitly, prefer "
+     "ranges over point estimates when the data is thin, and you check that units and time "
+     "periods match before comparing two figures.",
+     [("query_database", "Run a read-only SQL query on the company's market database and "
+       "return the rows as CSV.", "sql"),
+      ("compute_statistics", "Compute descriptive statistics (mean, median, growth rates) for "
+       "a series of numbers given as a JSON list.", "series")]),
+    ("Report Writer",
+     "Write clear, well-structured report sections for an executive audience",
+     "You edit a business publication. You write in short paragraphs with concrete numbers, "
+     "you cut jargon, and every claim in your text can be traced back to the research notes "
+     "you were given.",
+     [("style_guide", "Look up the house style guide entry for a term or formatting question.",
+       "topic"),
+      ("search_archive", "Search earlier published reports for passages on a topic.", "query")]),
+]  # fmt: skip
+
+TOPICS = ["battery storage", "heat pumps", "solar inverters", "EV charging", "smart meters",
+          "offshore wind", "green hydrogen", "grid software", "home insulation", "e-bikes",
+          "district heating", "carbon capture"]  # fmt: skip
+
+
+_OBSERVATION = "\nObservation:"
+_CALL_ID = re.compile(rb"call_[0-9a-z]{10}_[0-9]+")
+
+
+def task_marker(n: int) -> str:
+    return f"[task-{n:02d}]"
+
+
+@dataclass
+class Script:
+    """What every agent answers — the single source of truth for both LLMs."""
+
+    agents: int
+    tool_calls: int
+    result_bytes: int
+    answer_bytes: int
+    react: bool
+
+    def model(self, agent: int) -> str:
+        return f"bench-agent-{agent}"
+
+    def tool(self, agent: int, turn: int) -> tuple[str, str, str]:
+        tools = AGENTS[agent % len(AGENTS)][3]
+        return tools[turn % len(tools)]
+
+    def reply(self, model: str, first_user_text: str, turn: int) -> dict[str, Any]:
+        """The scripted reply (``{"function_calls": [...]}`` or ``{"text": ...}``) for a turn."""
+        agent = int(model.rsplit("-", 1)[1])
+        found = re.search(r"\[task-(\d+)\]", first_user_text)
+        task = int(found.group(1)) if found else -1
+        if turn < self.tool_calls:
+            name, _, param = self.tool(agent, turn)
+            arguments = {param: f"{TOPICS[task % len(TOPICS)]} step {turn}"}
+            if self.react:
+                return {"text": f"Thought: I need more information before answering.\n"
+                                f"Action: {name}\nAction Input: {json.dumps(arguments)}"}  # fmt: skip
+            return {"function_calls": [{"name": name, "arguments": arguments}]}
+        head = f"Findings for task {task} ({TOPICS[task % len(TOPICS)]}): "
+        line = "demand grew steadily while unit costs fell; adoption is led by early movers. "
+        answer = (head + line * (self.answer_bytes // len(line) + 1))[: self.answer_bytes - 1] + "."
+        if self.react:
+            return {"text": f"Thought: I now know the final answer\nFinal Answer: {answer}"}
+        return {"text": answer}
+
+
+def build_crew(llms: list[Any], tasks: int, result_bytes: int) -> Any:
     from crewai import Agent, Crew, Process, Task
-    from crewai.tools import tool
+    from crewai.tools import BaseTool
 
-    @tool("lookup_fact")
-    def lookup_fact(topic: str) -> str:
-        """Look up facts about a topic."""
-        line = f"FACT about {topic}: it is well documented. "
-        return (line * (result_bytes // len(line) + 1))[:result_bytes]
+    def make_tool(name: str, description: str, param: str) -> BaseTool:
+        from pydantic import create_model
 
-    agent = Agent(role="Researcher", goal="Research topics thoroughly",
-                  backstory="You check every fact with the lookup tool.", llm=llm,
-                  tools=[lookup_fact])  # fmt: skip
-    work = [Task(description=f"Research topic number {n} and summarise it.",
-                 expected_output="A one-line summary.", agent=agent) for n in range(tasks)]  # fmt: skip
-    return Crew(agents=[agent], tasks=work, process=Process.sequential)
+        schema = create_model(f"{name}_args", **{param: (str, ...)})
+
+        class Tool(BaseTool):
+            def _run(self, **kwargs: Any) -> str:
+                line = f"{name} result for {kwargs.get(param)!r}: a relevant passage of text. "
+                return (line * (result_bytes // len(line) + 1))[:result_bytes]
+
+        return Tool(name=name, description=description, args_schema=schema)
+
+    agents = [Agent(role=role, goal=goal, backstory=backstory, llm=llm,
+                    tools=[make_tool(*spec) for spec in tools])
+              for (role, goal, backstory, tools), llm in zip(AGENTS, llms)]  # fmt: skip
+    work = [
+        Task(description=f"{task_marker(n)} Investigate the {TOPICS[n % len(TOPICS)]} segment: "
+                         "size, growth, main players and risks. Use your tools, and build on the "
+                         "findings of the earlier tasks.",
+             expected_output="A section of 100-200 words with concrete figures.",
+             agent=agents[n % len(agents)])
+        for n in range(tasks)
+    ]  # fmt: skip
+    return Crew(agents=agents, tasks=work, process=Process.sequential)
 
 
-def stock_llm(tool_calls: int) -> Any:
-    from crewai.llms.base_llm import BaseLLM
+# -- what CrewAI hands the LLM, and what a stock provider sends -----------------------------------
 
+
+def first_user_text(messages: list[dict[str, Any]]) -> str:
+    from interstate.crewai.messages import text_of
+
+    return next((text_of(m.get("content")) for m in messages if m.get("role") == "user"), "")
+
+
+def json_len(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+@dataclass
+class Parts:
+    """Bytes of one request body by kind of content (``framing`` is the rest of the body)."""
+
+    system: int = 0
+    tools: int = 0
+    user: int = 0
+    context: int = 0  # the part of the user text that quotes earlier tasks' outputs
+    results: int = 0
+    model_turns: int = 0
+    framing: int = 0
+
+    def add(self, other: "Parts") -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def total(self) -> int:
+        return sum(vars(self).values())
+
+
+def stock_body(model: str, messages: list[dict[str, Any]], tools: Any, stop: list[str]) -> bytes:
+    """What a full-history chat-completions provider sends for this call (httpx-encoded)."""
     from interstate.crewai.messages import clean_message
 
-    class StockLLM(BaseLLM):
-        """Answers like the scripted model; records what a full-history provider would send."""
+    body: dict[str, Any] = {"model": model, "messages": [clean_message(m) for m in messages]}
+    if tools:
+        body["tools"] = tools
+    if stop:
+        body["stop"] = stop
+    return httpx.Request("POST", "http://provider/v1/chat/completions", json=body).content
 
-        sizes: list[int] = []
+
+def _user(parts: Parts, text: str, context: str) -> None:
+    if context and context in text:
+        parts.context += json_len(context) - 2  # inside the text's quotes
+        parts.user -= json_len(context) - 2
+    parts.user += json_len(text)
+
+
+def stock_parts(raw: bytes, context: str = "") -> Parts:
+    body = json.loads(raw)
+    parts = Parts(tools=json_len(body.get("tools")) if body.get("tools") else 0)
+    for message in body["messages"]:
+        size = json_len(message.get("content")) if message.get("content") is not None else 0
+        role = message["role"]
+        if role == "system":
+            parts.system += size
+        elif role == "user":
+            if isinstance(message.get("content"), str):
+                _user(parts, message["content"], context)
+            else:
+                parts.user += size
+        elif role == "tool":
+            parts.results += size
+        else:  # assistant: the model's own tool calls and answers, resent
+            content = message.get("content")
+            if isinstance(content, str) and _OBSERVATION in content:  # ReAct: result appended
+                said, _, observed = content.partition(_OBSERVATION)
+                parts.results += json_len(_OBSERVATION + observed) - 2
+                size = json_len(said)
+            parts.model_turns += size + (json_len(message["tool_calls"]) if message.get("tool_calls") else 0)
+    parts.framing = len(raw) - parts.total
+    return parts
+
+
+def interstate_parts(raw: bytes, context: str = "") -> Parts:
+    body = json.loads(raw)
+    parts = Parts(
+        system=json_len(body["system_instruction"]) if "system_instruction" in body else 0,
+        tools=json_len(body["tools"]) if "tools" in body else 0,
+    )
+    for step in body.get("input") or []:
+        if step["type"] == "user_input":
+            text = "".join(c.get("text", "") for c in step.get("content") or [])
+            if text.startswith(_OBSERVATION.lstrip()):  # ReAct: the tool result, as user text
+                parts.results += json_len(text)
+            else:
+                _user(parts, text, context)
+        elif step["type"] == "function_result":
+            parts.results += json_len(step.get("result"))
+        else:
+            parts.model_turns += json_len(step)
+    parts.framing = len(raw) - parts.total
+    return parts
+
+
+def contexts(answers: list[str], tasks: list[int]) -> list[str]:
+    """Per call, the context CrewAI quotes in its task's prompt: the earlier tasks' outputs."""
+    from crewai.utilities.formatter import DIVIDERS
+
+    return [DIVIDERS.join(answers[:task]) for task in tasks]
+
+
+@dataclass
+class Recorder:
+    """Per call: what CrewAI handed the LLM (as a stock body) and, for interstate, what was sent."""
+
+    received: list[bytes] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    tasks: list[int] = field(default_factory=list)
+
+    def receive(self, llm: Any, messages: Any, tools: Any) -> None:
+        stop = list(getattr(llm, "stop_sequences", None) or [])
+        self.received.append(stock_body(llm.model, list(messages), tools, stop))
+        self.agents.append(llm.model)
+        found = re.search(r"\[task-(\d+)\]", first_user_text(list(messages)))
+        self.tasks.append(int(found.group(1)) if found else -1)
+
+
+def stock_llms(script: Script, recorder: Recorder) -> list[Any]:
+    from crewai.llms.base_llm import BaseLLM
+
+    counter = [0]
+
+    class StockLLM(BaseLLM):
+        """Answers like the bench model; records what a full-history provider would send."""
 
         def supports_function_calling(self) -> bool:
-            return True
+            return not script.react
+
+        def get_context_window_size(self) -> int:
+            return 128_000  # as InteractionsLLM, so both runs take the same path
+
+        def get_input_tokens_count(self, messages: Any, tools: Any = None,
+                                   response_model: Any = None) -> int:  # fmt: skip
+            return sum(len(str(m.get("content") or "")) for m in messages) // 4
 
         def call(self, messages: Any, tools: Any = None, callbacks: Any = None,
                  available_functions: Any = None, from_task: Any = None, from_agent: Any = None,
                  response_model: Any = None) -> Any:  # fmt: skip
-            cleaned = [clean_message(m) for m in messages]
-            body = {"model": self.model, "messages": cleaned, "tools": tools or []}
-            self.sizes.append(len(json.dumps(body, separators=(",", ":")).encode()))
-            done = sum(1 for m in cleaned if m.get("role") == "tool")
-            if done < tool_calls:
-                return [{"id": f"call_{len(self.sizes)}", "type": "function",
-                         "function": {"name": "lookup_fact",
-                                      "arguments": json.dumps({"topic": f"part {done}"})}}]  # fmt: skip
-            return f"Summary after {done} lookups."
+            recorder.receive(self, messages, tools)
+            turn = sum(1 for m in messages if m.get("role") == "assistant")
+            reply = script.reply(self.model, first_user_text(list(messages)), turn)
+            if "function_calls" in reply:
+                counter[0] += 1
+                return [{"id": f"call_{counter[0]:010d}_{i}", "type": "function",  # same length as the server's ids
+                         "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                        for i, c in enumerate(reply["function_calls"])]  # fmt: skip
+            return self._apply_stop_words(reply["text"])
 
-    return StockLLM(model="stock")
+    return [StockLLM(model=script.model(a)) for a in range(script.agents)]
 
 
-def interstate_llm(client: Any, system_prompt: str) -> tuple[Any, list[int]]:
+def interstate_llms(script: Script, recorder: Recorder, client: Any, inherit: bool) -> list[Any]:
     from interstate.crewai import InteractionsLLM
 
-    sizes: list[int] = []
-
-    def hook(request: Any) -> None:
+    def hook(request: httpx.Request) -> None:
         if request.method == "POST" and request.url.path.endswith("/interactions"):
-            sizes.append(len(request.read()))
+            recorder.sent.append(request.read())
 
     client._http.event_hooks["request"].append(hook)
-    return InteractionsLLM(client=client, model="scripted-bench", system_prompt=system_prompt), sizes
+
+    class Recording(InteractionsLLM):
+        def call(self, messages: Any, tools: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(messages, str):
+                recorder.receive(self, messages, tools)
+            return super().call(messages, tools, *args, **kwargs)
+
+    return [Recording(client=client, model=script.model(a), inherit_config=inherit,
+                      function_calling=not script.react) for a in range(script.agents)]  # fmt: skip
+
+
+def bench_provider(script: Script) -> Any:
+    """The server's model for the bench: the scripted provider, replying from ``script``."""
+    from interstate.server.providers import ScriptedProvider
+    from interstate.server.providers.scripted import latest_user_text
+
+    class BenchModel(ScriptedProvider):
+        def _reply_for(self, turn: Any) -> dict[str, Any]:
+            steps = [*turn.history, *turn.input]
+            first = next((s for s in steps if s.get("type") == "user_input"), None)
+            return script.reply(turn.model, latest_user_text([first]) if first else "", turn.depth)
+
+    return BenchModel()
+
+
+# -- report --------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=10)
-    parser.add_argument("--tool-calls", type=int, default=4)
-    parser.add_argument("--result-bytes", type=int, default=1000)
+    parser.add_argument("--agents", type=int, default=3, choices=range(2, len(AGENTS) + 1))
+    parser.add_argument("--tool-calls", type=int, default=3, help="tool calls per task")
+    parser.add_argument("--result-bytes", type=int, default=1000, help="size of each tool result")
+    parser.add_argument("--answer-bytes", type=int, default=800, help="size of each task's answer")
+    parser.add_argument("--react", action="store_true", help="CrewAI's ReAct text protocol")
     parser.add_argument("--per-call", action="store_true", help="print every call, not a sample")
     args = parser.parse_args()
+    script = Script(args.agents, args.tool_calls, args.result_bytes, args.answer_bytes, args.react)
+    runs, outputs = measure(script, args.tasks)
+    report(args, runs, outputs)
 
+
+def measure(script: Script, tasks: int) -> tuple[dict[str, Recorder], dict[str, Any]]:
+    """Kick the crew off on the three LLMs; what each was handed and sent, and the outputs."""
     from interstate.client import Client
     from interstate.server.embedded import EmbeddedServer
-    from interstate.server.providers import ProviderRegistry, ScriptedProvider
+    from interstate.server.providers import ProviderRegistry
 
-    rules = [{"when": {"model": "scripted-bench", "turn": n},
-              "reply": {"function_calls": [{"name": "lookup_fact",
-                                            "arguments": {"topic": f"part {n}"}}]}}
-             for n in range(args.tool_calls)]  # fmt: skip
-    rules.append({"when": {"model": "scripted-bench"},
-                  "reply": {"text": "Summary after {turn} lookups."}})  # fmt: skip
-    scripted = ScriptedProvider(rules)
     url = "sqlite://:memory:"
-    EmbeddedServer.start(url, providers=ProviderRegistry([("scripted*", scripted)], default=scripted))
+    model = bench_provider(script)
+    server = EmbeddedServer.start(url, providers=ProviderRegistry([("bench-*", model)], default=model))
 
-    stock = stock_llm(args.tool_calls)
-    out_stock = build_crew(stock, args.tasks, args.result_bytes).kickoff()
-    every, every_sizes = interstate_llm(Client.from_url(url), "every_turn")
-    out_every = build_crew(every, args.tasks, args.result_bytes).kickoff()
-    hist, hist_sizes = interstate_llm(Client.from_url(url), "history")
-    out_hist = build_crew(hist, args.tasks, args.result_bytes).kickoff()
-    assert out_stock.raw == out_every.raw == out_hist.raw, (out_stock.raw, out_every.raw, out_hist.raw)
-    stock_sizes = stock.sizes
-    assert len(stock_sizes) == len(every_sizes) == len(hist_sizes), "the runs made different calls"
+    runs: dict[str, Recorder] = {name: Recorder() for name in ("stock", "interstate", "google")}
+    try:
+        outputs = {
+            "stock": build_crew(stock_llms(script, runs["stock"]), tasks, script.result_bytes).kickoff(),
+            "interstate": build_crew(interstate_llms(script, runs["interstate"], Client.from_url(url), True),
+                                     tasks, script.result_bytes).kickoff(),
+            "google": build_crew(interstate_llms(script, runs["google"], Client.from_url(url), False),
+                                 tasks, script.result_bytes).kickoff(),
+        }  # fmt: skip
+    finally:
+        server.close()
+    # Like for like: the same answers, and CrewAI handed every LLM the same prompts, call by call.
+    assert len({o.raw for o in outputs.values()}) == 1, {k: o.raw[:80] for k, o in outputs.items()}
+    stock = runs["stock"].received
+    for name in ("interstate", "google"):  # tool call ids differ, but have the same length
+        assert [_CALL_ID.sub(b"call_id", r) for r in runs[name].received] == [
+            _CALL_ID.sub(b"call_id", r) for r in stock], f"the {name} run's prompts differ from stock's"
+        assert len(runs[name].sent) == len(stock), f"the {name} run sent {len(runs[name].sent)} calls"
+    return runs, outputs
+
+
+def report(args: argparse.Namespace, runs: dict[str, Recorder], outputs: dict[str, Any]) -> None:
+    stock = runs["stock"].received
+    sizes = {"stock": [len(b) for b in stock],
+             "interstate": [len(b) for b in runs["interstate"].sent],
+             "google": [len(b) for b in runs["google"].sent]}  # fmt: skip
+    tasks, agents = runs["stock"].tasks, runs["stock"].agents
 
     per_task = args.tool_calls + 1
-    print(f"CrewAI crew: {args.tasks} sequential tasks x {per_task} model calls "
-          f"({args.tool_calls} tool calls, {args.result_bytes}-byte tool results); "
-          "bytes sent to the model per call\n")  # fmt: skip
-    print(f"{'call':>5} {'task':>4} {'stock':>9} {'interstate':>11} {'%stock':>7} "
-          f"{'sys-in-history':>15} {'%stock':>7}")  # fmt: skip
-    show = range(len(stock_sizes)) if args.per_call else sorted(
-        set(range(per_task)) | set(range(len(stock_sizes) - per_task, len(stock_sizes))))
+    protocol = "ReAct text protocol" if args.react else "native tool calling"
+    print(f"CrewAI sequential crew: {args.agents} agents, {args.tasks} tasks x {per_task} model calls "
+          f"({args.tool_calls} tool calls with {args.result_bytes}-byte results, "
+          f"{args.answer_bytes}-byte answers passed on as context), {protocol}.\n"
+          "Bytes of the request body sent to the model per call.\n")  # fmt: skip
+    print(f"{'call':>5} {'task':>4} {'agent':<24} {'stock':>9} {'interstate':>11} {'%stock':>7} "
+          f"{'google-style':>13} {'%stock':>7}")  # fmt: skip
+    n = len(stock)
+    show = range(n) if args.per_call else sorted(set(range(min(per_task, n)))
+                                                 | set(range(max(n - per_task, 0), n)))  # fmt: skip
     last = -1
     for i in show:
         if last >= 0 and i != last + 1:
             print(f"{'...':>5}")
         last = i
-        s, e, h = stock_sizes[i], every_sizes[i], hist_sizes[i]
-        print(f"{i + 1:>5} {i // per_task + 1:>4} {s:>9,} {e:>11,} {100 * e / s:>6.1f}% "
-              f"{h:>15,} {100 * h / s:>6.1f}%")  # fmt: skip
-    total_s, total_e, total_h = sum(stock_sizes), sum(every_sizes), sum(hist_sizes)
-    print(f"{'total':>10} {total_s:>9,} {total_e:>11,} {100 * total_e / total_s:>6.1f}% "
-          f"{total_h:>15,} {100 * total_h / total_s:>6.1f}%")  # fmt: skip
-    for name, sizes in (("stock", stock_sizes), ("interstate", every_sizes),
-                        ("sys-in-history", hist_sizes)):  # fmt: skip
-        firsts = sizes[0::per_task]
-        lasts = sizes[per_task - 1 :: per_task]
-        print(f"{name:>15}: per call min {min(sizes):,} / max {max(sizes):,}; "
-              f"last call of task 1 {lasts[0]:,}, of task {args.tasks} {lasts[-1]:,}; "
-              f"first call of task 1 {firsts[0]:,}, of task {args.tasks} {firsts[-1]:,}")  # fmt: skip
+        s, e, g = sizes["stock"][i], sizes["interstate"][i], sizes["google"][i]
+        role = AGENTS[int(agents[i].rsplit("-", 1)[1])][0][:24]
+        print(f"{i + 1:>5} {tasks[i] + 1:>4} {role:<24} {s:>9,} {e:>11,} {100 * e / s:>6.1f}% "
+              f"{g:>13,} {100 * g / s:>6.1f}%")  # fmt: skip
+    total = {k: sum(v) for k, v in sizes.items()}
+    print(f"{'total':>35} {total['stock']:>9,} {total['interstate']:>11,} "
+          f"{100 * total['interstate'] / total['stock']:>6.1f}% {total['google']:>13,} "
+          f"{100 * total['google'] / total['stock']:>6.1f}%\n")  # fmt: skip
 
+    # Per call: does a call's size depend on how many calls came before it in its task?
+    for name in ("stock", "interstate", "google"):
+        first = [s for s, i in zip(sizes[name], range(n)) if i % per_task == 0]
+        later = [s for s, i in zip(sizes[name], range(n)) if i % per_task != 0]
+        spread = f"later calls {min(later):,}-{max(later):,}" if later else "no later calls"
+        print(f"{name:>12}: first call of a task {min(first):,}-{max(first):,}; {spread}")
+    print()
+
+    # Where the bytes go.
+    quoted = contexts([t.raw for t in outputs["stock"].tasks_output], tasks)
+    breakdown = {"stock": Parts(), "interstate": Parts(), "google": Parts()}
+    for raw, context in zip(stock, quoted):
+        breakdown["stock"].add(stock_parts(raw, context))
+    for name in ("interstate", "google"):
+        for raw, context in zip(runs[name].sent, quoted):
+            breakdown[name].add(interstate_parts(raw, context))
+    first_calls = range(0, n, per_task)
+    assert all(breakdown[k].context for k in breakdown) or args.tasks == 1, "no context found"
+    rows = [("system prompt", "system"), ("tool schemas", "tools"),
+            ("task prompts, CrewAI instructions", "user"),
+            ("earlier outputs quoted as context", "context"),
+            ("tool results (ReAct: observations)", "results"),
+            ("model turns resent (calls, answers)", "model_turns"),
+            ("framing (ids, labels, JSON)", "framing")]  # fmt: skip
+    print(f"{'where the bytes go':<37} {'stock':>9} {'interstate':>11} {'%':>6} {'google-style':>13}")
+    for label, attr in rows:
+        values = {k: getattr(p, attr) for k, p in breakdown.items()}
+        share = 100 * values["interstate"] / total["interstate"]
+        print(f"{label:<37} {values['stock']:>9,} {values['interstate']:>11,} {share:>5.1f}% "
+              f"{values['google']:>13,}")  # fmt: skip
+    print(f"{'total':<37} {total['stock']:>9,} {total['interstate']:>11,} {100.0:>5.1f}% "
+          f"{total['google']:>13,}\n")  # fmt: skip
+
+    # The floor for any protocol that keeps the history on the server while CrewAI runs the
+    # tools: every byte the server has not seen, once — each agent's system prompt and tools,
+    # each task's own prompt (not the earlier outputs it quotes: the server holds those as the
+    # earlier tasks' answers), each tool result — and no framing.
+    per_agent: dict[str, int] = {}
+    for i in first_calls:
+        parts = stock_parts(stock[i], quoted[i])
+        per_agent.setdefault(agents[i], parts.system + parts.tools)
+    sent = breakdown["interstate"]
+    floor = sum(per_agent.values()) + sent.user + sent.results
+    ratio = total["interstate"] / total["stock"]
+    firsts = sum(sizes["interstate"][i] for i in first_calls)
+    print(f"interstate / stock = {100 * ratio:.1f}%: goal (<= 10%) "
+          f"{'met' if ratio <= 0.10 else 'NOT met'}.   google-style / stock = "
+          f"{100 * total['google'] / total['stock']:.1f}%")  # fmt: skip
+    print(f"* every CrewAI task is a new conversation: the first calls of the {args.tasks} tasks "
+          f"(system, tools, task prompt with context) are {firsts:,} bytes,\n"
+          f"  {100 * firsts / total['interstate']:.0f}% of interstate's total "
+          f"({100 * firsts / total['stock']:.1f}% of stock by themselves); the quoted earlier outputs "
+          f"alone are {100 * sent.context / total['stock']:.1f}% of stock")  # fmt: skip
+    print(f"* floor, each new byte sent once (tool results alone {sent.results:,} = "
+          f"{100 * sent.results / total['stock']:.1f}% of stock): "
+          f"{floor:,} bytes = {100 * floor / total['stock']:.1f}% of stock")  # fmt: skip
 
 if __name__ == "__main__":
     main()

@@ -42,6 +42,10 @@ RULES: list[dict[str, Any]] = [
          "coworker": "Geography Researcher"}}]}},
     {"when": {"model": "scripted-manager", "after": "function_result"},
      "reply": {"text": "Manager summary: {result}"}},
+    # -- says whether the lookup tool was offered this turn (config inheritance) --------------
+    {"when": {"model": "scripted-toolcheck", "tool": "lookup_fact"},
+     "reply": {"text": "lookup_fact offered (turn {turn})"}},
+    {"when": {"model": "scripted-toolcheck"}, "reply": {"text": "no tools (turn {turn})"}},
     # -- the ReAct text protocol (function_calling=False); the reply runs past the stop word --
     {"when": {"model": "scripted-react", "turn": 0},
      "reply": {"text": "Thought: I should look it up\nAction: lookup_fact\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import uuid
@@ -66,6 +67,98 @@ def test_structured_output_is_parsed_and_never_chained(target: Any) -> None:
     t = turns(llm, run)
     assert t[0].response_format is not None
     assert all(x.previous_interaction_id is None for x in t)
+
+
+LOOKUP = {"type": "function", "function": {
+    "name": "lookup_fact", "description": "Look up a fact.",
+    "parameters": {"type": "object", "properties": {"topic": {"type": "string"}}}}}  # fmt: skip
+
+
+def sent_creates(client: Any) -> list[tuple[dict[str, Any], Any]]:
+    """(JSON body, headers) of every create request the client sends from now on."""
+    sent: list[tuple[dict[str, Any], Any]] = []
+
+    def hook(request: Any) -> None:
+        if request.method == "POST" and request.url.path.endswith("/interactions"):
+            sent.append((json.loads(request.read()), request.headers))
+
+    client._http.event_hooks["request"].append(hook)
+    return sent
+
+
+def conversation(llm: InteractionsLLM, system: str, tools_per_call: list[Any]) -> list[str]:
+    """One growing conversation: call i sends the whole list so far with ``tools_per_call[i]``."""
+    agent = FakeAgent("Researcher")
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                      {"role": "user", "content": "Question 0"}]  # fmt: skip
+    answers = []
+    for n, tools in enumerate(tools_per_call):
+        answer = llm.call(list(messages), tools=tools, from_agent=agent)
+        answers.append(answer)
+        messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": f"Question {n + 1}"}]
+    return answers
+
+
+def test_chained_calls_send_system_and_tools_once_and_the_model_still_sees_them(target: Any) -> None:
+    run = f"r-{uuid.uuid4().hex[:8]}"
+    client = target.client()
+    sent = sent_creates(client)
+    llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
+    system = "You are a careful researcher. " * 40
+    answers = conversation(llm, system, [[LOOKUP], [LOOKUP], [LOOKUP], None])
+    # calls 2 and 3 sent neither, yet the model was offered the tool (the rule depends on it)
+    assert answers[:3] == [f"lookup_fact offered (turn {n})" for n in range(3)]
+    bodies = [body for body, _ in sent]
+    assert bodies[0]["system_instruction"] == system and bodies[0]["tools"][0]["name"] == "lookup_fact"
+    assert "x-interstate-inherit-config" not in sent[0][1]  # a root turn sends everything
+    for body, headers in sent[1:3]:
+        assert headers["x-interstate-inherit-config"] == "true"
+        assert "system_instruction" not in body and "tools" not in body
+        assert body["previous_interaction_id"] and [s["type"] for s in body["input"]] == ["user_input"]
+    assert len(json.dumps(bodies[1])) < len(system) // 2
+    # the stored turns echo the effective configuration
+    t = turns(llm, run)
+    assert [x.system_instruction for x in t] == [system] * 4
+    assert [[tool.name for tool in x.tools or []] for x in t] == [["lookup_fact"]] * 3 + [[]]
+    # call 4 dropped the tools: "absent" would mean "inherit", so it goes out without the header
+    # and with its whole configuration, and the model is not offered the tool
+    assert answers[3] == "no tools (turn 3)"
+    assert "x-interstate-inherit-config" not in sent[3][1]
+    assert bodies[3]["system_instruction"] == system and "tools" not in bodies[3]
+    assert bodies[3]["previous_interaction_id"] == t[2].id
+
+
+def test_changed_tools_are_sent_alone(target: Any) -> None:
+    run = f"r-{uuid.uuid4().hex[:8]}"
+    client = target.client()
+    sent = sent_creates(client)
+    llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
+    other = {"type": "function", "function": {"name": "other_tool", "parameters": {"type": "object"}}}
+    answers = conversation(llm, "Research.", [[other], [LOOKUP, other]])
+    assert answers == ["no tools (turn 0)", "lookup_fact offered (turn 1)"]
+    body, headers = sent[1]
+    assert headers["x-interstate-inherit-config"] == "true" and "system_instruction" not in body
+    assert [tool["name"] for tool in body["tools"]] == ["lookup_fact", "other_tool"]
+    assert turns(llm, run)[1].system_instruction == "Research."
+
+
+def test_against_google_every_call_carries_its_configuration(target: Any) -> None:
+    """A client that reports no extensions (Google's endpoint) never gets the header."""
+    from interstate.client import Client
+
+    class GoogleLike(Client):
+        supports_extensions = property(lambda self: False)  # type: ignore[assignment]
+
+    run = f"r-{uuid.uuid4().hex[:8]}"
+    client = GoogleLike.from_url(target.url)
+    sent = sent_creates(client)
+    llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
+    answers = conversation(llm, "Research.", [[LOOKUP], [LOOKUP], [LOOKUP]])
+    assert answers == [f"lookup_fact offered (turn {n})" for n in range(3)]
+    assert all("x-interstate-inherit-config" not in headers for _, headers in sent)
+    assert all(body["system_instruction"] == "Research." and body["tools"] for body, _ in sent)
+    assert sent[2][0]["previous_interaction_id"]  # still chained, sending only the new message
+    assert [s["type"] for s in sent[2][0]["input"]] == ["user_input"]
 
 
 def test_socket_guard_refuses_non_loopback() -> None:

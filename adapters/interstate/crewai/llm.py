@@ -6,9 +6,13 @@ sends only what is new, chained with ``previous_interaction_id``:
 1. the messages are cleaned (CrewAI-internal keys dropped) and fingerprinted prefix by prefix;
 2. the longest prefix that an earlier call of the same *lane* sent is looked up — its
    interaction is the parent; everything after it is the delta (see ``messages.delta_steps``);
-3. the delta goes out as input steps, with the system prompt as ``system_instruction`` (the
-   Interactions API carries only history across turns, so per-turn configuration is resent) and
-   the tools as function tools; the answer is recorded under the fingerprint of the full list.
+3. the delta goes out as input steps, with the system prompt as ``system_instruction`` and the
+   tools as function tools; the answer is recorded under the fingerprint of the full list.
+   The Interactions API carries only history across turns, so against Google the per-turn
+   configuration (system prompt, tools, generation config) is resent on every call. On an
+   interstate server the LLM sends the header ``x-interstate-inherit-config: true`` and only the
+   configuration that differs from the parent turn's (normally nothing after a chain's first
+   call): the server fills in the rest from the parent, and the model still sees all of it.
 
 A lane is ``(agent id, task id)`` from ``from_agent`` / ``from_task``. CrewAI's memory makes its
 extra calls (extract, analyse, consolidate) through a copy of the agent's LLM from background
@@ -19,6 +23,7 @@ thread calls does not matter.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -44,6 +49,9 @@ from .messages import (
 __all__ = ["InteractionsLLM"]
 
 Lane = tuple[str | None, str | None]
+#: The effective per-turn configuration of an interaction, as a digest per field.
+Config = dict[str, str]
+INHERIT_HEADER = "x-interstate-inherit-config"
 _LABEL_VALUE = re.compile(r"[^a-z0-9_\-]+")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -58,11 +66,11 @@ class _Chains:
     def __init__(self, limit: int) -> None:
         self._lock = threading.Lock()
         self._limit = limit
-        self._entries: OrderedDict[tuple[Lane, str], list[tuple[str, Reply]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Lane, str], list[tuple[str, Reply, Config]]] = OrderedDict()
 
     def find(
         self, lane: Lane, prints: list[str], messages: list[dict[str, Any]], first: int
-    ) -> tuple[int, str, Reply] | None:
+    ) -> tuple[int, str, Reply, Config] | None:
         """The longest earlier prefix ``messages[:k]`` (``first <= k < len``) of this lane."""
         with self._lock:
             for k in range(len(prints) - 1, first - 1, -1):
@@ -71,21 +79,28 @@ class _Chains:
                     continue
                 self._entries.move_to_end((lane, prints[k - 1]))
                 following = messages[k]
-                for interaction_id, reply in reversed(entries):  # the one CrewAI echoes
-                    if following.get("role") == "assistant" and _echoes(following, reply):
-                        return k, interaction_id, reply
-                interaction_id, reply = entries[-1]
-                return k, interaction_id, reply
+                for entry in reversed(entries):  # the one CrewAI echoes
+                    if following.get("role") == "assistant" and _echoes(following, entry[1]):
+                        return (k, *entry)
+                return (k, *entries[-1])
         return None
 
-    def add(self, lane: Lane, fingerprint: str, interaction_id: str, reply: Reply) -> None:
+    def add(
+        self, lane: Lane, fingerprint: str, interaction_id: str, reply: Reply, config: Config
+    ) -> None:
         with self._lock:
             entries = self._entries.setdefault((lane, fingerprint), [])
-            entries.append((interaction_id, reply))
+            entries.append((interaction_id, reply, config))
             del entries[:-8]
             self._entries.move_to_end((lane, fingerprint))
             while len(self._entries) > self._limit:
                 self._entries.popitem(last=False)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+    ).hexdigest()
 
 
 def _echoes(message: dict[str, Any], reply: Reply) -> bool:
@@ -105,7 +120,10 @@ class InteractionsLLM(BaseLLM):
     every call, as the API requires; ``"history"``: sent once, as the first input step of each
     chain, so later calls carry only the delta — fewer bytes, but the model sees the
     instructions as a user turn), ``function_calling`` (False selects CrewAI's ReAct text
-    protocol), ``max_chains`` (size of the table of open conversations).
+    protocol), ``max_chains`` (size of the table of open conversations), ``inherit_config``
+    (on an interstate server, send the system prompt, tools and generation config only when they
+    differ from the parent turn's; the server reuses the parent's — an interstate extension,
+    ignored against Google, where they are resent every turn).
     """
 
     llm_type: str = "interstate"
@@ -115,6 +133,7 @@ class InteractionsLLM(BaseLLM):
     system_prompt: Literal["every_turn", "history"] = "every_turn"
     function_calling: bool = True
     max_chains: int = 4096
+    inherit_config: bool = True
     context_window: int = 128_000
 
     _client: Client = PrivateAttr()
@@ -231,8 +250,9 @@ class InteractionsLLM(BaseLLM):
         system, n_system = split_system(messages)
         prints = fingerprints(messages)
         found = self._chains.find(lane, prints, messages, max(n_system, 1))
+        parent_config: Config | None = None
         if found is not None:
-            k, parent, reply = found
+            k, parent, reply, parent_config = found
             steps = delta_steps(messages[k:], reply)
         else:
             parent = None
@@ -245,19 +265,27 @@ class InteractionsLLM(BaseLLM):
         params: dict[str, Any] = {"model": self.model, "input": steps}
         if parent:
             params["previous_interaction_id"] = parent
-        if system and self.system_prompt == "every_turn":
-            params["system_instruction"] = system
         function_tools = interstate_tools(tools) if self.function_calling else None
-        if function_tools:
-            params["tools"] = function_tools
-        config = self._generation_config()
-        if config:
-            params["generation_config"] = config
-        if response_model is not None:
-            params["response_format"] = {
+        per_turn: dict[str, Any] = {
+            "system_instruction": system if self.system_prompt == "every_turn" else None,
+            "tools": function_tools,
+            "generation_config": self._generation_config() or None,
+            "response_format": None if response_model is None else {
                 "type": "text", "mime_type": "application/json",
                 "schema": response_model.model_json_schema(),
-            }  # fmt: skip
+            },
+        }  # fmt: skip
+        per_turn = {k: v for k, v in per_turn.items() if v}
+        effective: Config = {k: _digest(v) for k, v in per_turn.items()}
+        if (
+            parent_config is not None
+            and self.inherit_config
+            and self._client.supports_extensions
+            and set(parent_config) <= set(effective)  # absent means "inherit": nothing to drop
+        ):
+            per_turn = {k: v for k, v in per_turn.items() if parent_config.get(k) != effective[k]}
+            params["extra_headers"] = {INHERIT_HEADER: "true"}
+        params.update(per_turn)
         labels = {"interstate-kind": "crewai-llm", **self.labels}
         role = getattr(from_agent, "role", None)
         labels["crewai-call"] = "agent" if from_agent is not None else "internal"
@@ -274,7 +302,7 @@ class InteractionsLLM(BaseLLM):
             result = self._apply_stop_words(interaction.output_text or "")
             reply = Reply(text=result)
         if response_model is None:  # one-shot structured calls are never continued
-            self._chains.add(lane, prints[-1], interaction.id, reply)
+            self._chains.add(lane, prints[-1], interaction.id, reply, effective)
         return result, interaction
 
     def _generation_config(self) -> dict[str, Any]:

@@ -290,8 +290,9 @@ class Extensions:
         """Apply operations atomically, in order, and return one result per operation. Each is
         ``{"record": {...turn, "id"?}}``, ``{"patch_metadata": {"id", "patch", "keep_existing"?,
         "missing_ok"?}}``, ``{"delete": {"ids", "keep_referenced"?}}``, ``{"set_ref": {"name",
-        "interaction_id", "order_key"?, "metadata"?, "force"?}}`` or ``{"delete_refs": {"names"?,
-        "prefix"?}}`` (see docs/server.md)."""
+        "interaction_id", "order_key"?, "metadata"?, "force"?}}``, ``{"patch_ref": {"name", "patch",
+        "keep_existing"?, "missing_ok"?}}`` or ``{"delete_refs": {"names"?, "prefix"?}}`` (see
+        docs/server.md)."""
         return self._send(batch_call(operations), "batch")["results"]
 
     def refs(self, **query: Any) -> RefPage:

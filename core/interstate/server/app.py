@@ -54,6 +54,13 @@ def query_bool(request: Request, name: str) -> bool:
     return value in ("true", "1")
 
 
+def header_bool(request: Request, name: str) -> bool:
+    value = request.headers.get(name, "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise invalid_argument(f"Header {name} must be true or false, not {value!r}")
+    return value in ("true", "1")
+
+
 async def read_body(request: Request) -> bytes:
     """The body, refusing (413) anything over the app's limit before reading it all."""
     limit: int = request.app.state.max_body_bytes
@@ -106,7 +113,8 @@ async def create_interaction(request: Request, service: InteractionService, tena
     """Create an interaction (runs the model turn; streams with ``"stream": true``)."""
     body = await read_json(request)
     key = request.headers.get("x-interstate-idempotency-key")
-    result = await service.create(tenant, body, idempotency_key=key)
+    inherit = header_bool(request, "x-interstate-inherit-config")
+    result = await service.create(tenant, body, idempotency_key=key, inherit_config=inherit)
     if isinstance(result, dict):
         return JSONResponse(result)
     return sse_response(result)

@@ -54,7 +54,10 @@ def openapi_document() -> dict[str, Any]:
     paths = {
         "/{version}/interactions": {
             "post": _op("Create an interaction", ref + "Interaction",
-                        body=ref + "CreateInteractionRequest", stream=True),
+                        body=ref + "CreateInteractionRequest", stream=True, params=[
+                            # interstate extensions (docs/server.md, Semantics)
+                            _param("x-interstate-idempotency-key", "header"),
+                            _param("x-interstate-inherit-config", "header", "boolean")]),
         },
         "/{version}/interactions/{interaction_id}": {
             "get": _op("Get an interaction", ref + "Interaction", stream=True, params=[
@@ -91,6 +94,24 @@ def openapi_document() -> dict[str, Any]:
         },
         "/{version}/interstate/import": {
             "post": _op("interstate: import JSON Lines", obj),
+        },
+        "/{version}/interstate/embeddings": {
+            "post": _op("interstate: attach embeddings to interactions", obj, body=obj),
+        },
+        "/{version}/interstate/search": {
+            "post": _op("interstate: search by labels, metadata and vector similarity", obj, body=obj),
+        },
+        "/{version}/interstate/delete": {
+            "post": _op("interstate: delete every interaction matching filters", obj, body=obj),
+        },
+        "/{version}/interstate/batch": {
+            "post": _op("interstate: apply record/metadata/delete/ref operations atomically", obj,
+                        body=obj),
+        },
+        "/{version}/interstate/refs": {
+            "get": _op("interstate: read refs by name or prefix", obj, params=[
+                _param("name"), _param("prefix"), _param("resolve", type_="boolean"),
+                _param("page_size", type_="integer"), _param("page_token")]),
         },
     }  # fmt: skip
     return {

@@ -29,6 +29,7 @@ from interstate.server.store.ops import (
     DeleteOp,
     DeleteRefsOp,
     MetadataOp,
+    PatchRefOp,
     RecordOp,
     RefQuery,
     SetRefOp,
@@ -115,7 +116,7 @@ def parse_operations(tenant: str, body: Any) -> list[BatchOp]:
         if not isinstance(item, dict) or len(item) != 1:
             raise invalid_argument(
                 f"{where} must be an object with one key: record, patch_metadata, delete, "
-                "set_ref or delete_refs"
+                "set_ref, patch_ref or delete_refs"
             )
         (kind, args), = item.items()
         try:
@@ -149,6 +150,13 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
             order_key=None if order_key is None else _string(order_key, "order_key"),
             metadata=None if metadata is None else _object(metadata, "metadata"),
             force=_flag(args, "force"),
+        )
+    if kind == "patch_ref":
+        return PatchRefOp(
+            _string(args.get("name"), "name"),
+            _object(args.get("patch"), "patch"),
+            keep_existing=_flag(args, "keep_existing"),
+            missing_ok=_flag(args, "missing_ok"),
         )
     if kind == "delete_refs":
         names = args.get("names") or []
@@ -216,7 +224,7 @@ def refs_routes(endpoint: Callable[..., Any]) -> list[Route]:
 
     @endpoint
     async def batch(request: Request, service: InteractionService, tenant: str) -> Response:
-        """Apply record / patch_metadata / delete / set_ref / delete_refs operations atomically."""
+        """Apply record / patch_metadata / delete / set_ref / patch_ref / delete_refs atomically."""
         return JSONResponse(await Refs(service).batch(tenant, await read_json(request)))
 
     @endpoint

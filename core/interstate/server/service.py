@@ -8,6 +8,8 @@ Semantics (documented in docs/server.md):
   dropped request nor a crash leaves them in progress; ``background=true`` just returns at once.
 * ``cancel`` applies to queued and in-progress turns; anything else is a 400.
 * ``delete`` removes one interaction; children keep working (their history skips it).
+* Extension: with ``inherit_config`` (header ``x-interstate-inherit-config: true``) a turn takes
+  the per-turn configuration it does not send (``INHERITED_CONFIG``) from its parent's echoed one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from interstate.server.runner import UNFINISHED, TurnRunner, closing_after_store
 from interstate.server.store.base import KIND_MODEL, InteractionRecord, Store
 from interstate.server.worker import BackgroundWorker, new_owner_id
 from interstate.types import CreateInteractionRequest
+
+#: Per-turn fields a create with ``x-interstate-inherit-config: true`` takes from its parent
+#: when the body does not send them (an interstate extension; Google re-sends them every turn).
+INHERITED_CONFIG = ("system_instruction", "tools", "generation_config", "response_format")
 
 #: How often a stream follower re-reads the store when nothing woke it (other processes).
 FOLLOW_POLL_SECONDS = 0.25
@@ -122,16 +128,24 @@ class InteractionService:
         return request
 
     async def create(
-        self, tenant: str, body: Any, *, idempotency_key: str | None = None
+        self,
+        tenant: str,
+        body: Any,
+        *,
+        idempotency_key: str | None = None,
+        inherit_config: bool = False,
     ) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
-        """A finished (or, for background, accepted) Interaction, or its event stream."""
+        """A finished (or, for background, accepted) Interaction, or its event stream.
+
+        ``inherit_config`` (the interstate extension header ``x-interstate-inherit-config``):
+        fields of ``INHERITED_CONFIG`` the body does not send are taken from the parent's."""
         request = self.parse_create(body)
         if idempotency_key:
             existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)
             if existing is not None:
                 return await self._respond(existing, stream=bool(request.stream), background=True)
         self.providers.resolve(request.model or "")  # 400 before anything is written
-        record = await self._new_record(tenant, body, request, idempotency_key)
+        record = await self._new_record(tenant, body, request, idempotency_key, inherit_config)
         if request.store is False:
             return await self._run_unstored(record, stream=bool(request.stream))
         try:
@@ -154,8 +168,14 @@ class InteractionService:
         body: dict[str, Any],
         request: CreateInteractionRequest,
         idempotency_key: str | None,
+        inherit_config: bool = False,
     ) -> InteractionRecord:
         parent = await self._parent(tenant, request.previous_interaction_id)
+        config = {k: body[k] for k in ECHOED_CONFIG if body.get(k) is not None}
+        if inherit_config and parent is not None:
+            for key in INHERITED_CONFIG:
+                if key not in config and parent.config.get(key) is not None:
+                    config[key] = parent.config[key]
         try:
             steps = [step.to_wire() for step in request.input_steps()]
         except ValueError as exc:
@@ -173,7 +193,7 @@ class InteractionService:
             root_id=parent.root_id if parent else interaction_id,
             depth=parent.depth + 1 if parent else 0,
             model=request.model,
-            config={k: body[k] for k in ECHOED_CONFIG if body.get(k) is not None},
+            config=config,
             input=steps,
             labels=dict(request.labels or {}),
             background=bool(request.background),

@@ -48,6 +48,10 @@ class DeleteOp:
 
 @dataclass
 class SetRefOp:
+    """Point ref ``name`` at an interaction (creating the ref). With an ``order_key`` the ref
+    only moves to a key at least as large as the stored one (unless ``force``); ``metadata`` is
+    merge-patched into the ref's metadata either way."""
+
     name: str
     interaction_id: str
     order_key: str | None = None
@@ -57,12 +61,23 @@ class SetRefOp:
 
 
 @dataclass
+class PatchRefOp:
+    """Merge-patch a ref's metadata (``keep_existing`` as for ``MetadataOp``); a missing ref is
+    an error unless ``missing_ok``."""
+
+    name: str
+    patch: dict[str, Any]
+    keep_existing: bool = False
+    missing_ok: bool = False
+
+
+@dataclass
 class DeleteRefsOp:
     names: list[str] = field(default_factory=list)
     prefix: str | None = None
 
 
-BatchOp = Union[RecordOp, MetadataOp, DeleteOp, SetRefOp, DeleteRefsOp]
+BatchOp = Union[RecordOp, MetadataOp, DeleteOp, SetRefOp, PatchRefOp, DeleteRefsOp]
 
 
 @dataclass

@@ -19,6 +19,7 @@ from interstate.server.store.ops import (
     DeleteOp,
     DeleteRefsOp,
     MetadataOp,
+    PatchRefOp,
     RecordOp,
     Ref,
     RefQuery,
@@ -69,6 +70,8 @@ def apply_batch(conn: sqlite3.Connection, tenant: str, ops: list[BatchOp]) -> li
                 pending.pop(interaction_id, None)
         elif isinstance(op, SetRefOp):
             results.append(_set_ref(conn, tenant, op))
+        elif isinstance(op, PatchRefOp):
+            results.append(_patch_ref(conn, tenant, op))
         elif isinstance(op, DeleteRefsOp):
             results.append(_delete_refs(conn, tenant, op))
         else:  # pragma: no cover - the parser builds only the types above
@@ -207,21 +210,52 @@ def _set_ref(conn: sqlite3.Connection, tenant: str, op: SetRefOp) -> dict[str, A
         (op.interaction_id, tenant),
     ).fetchone():
         raise not_found(f"Ref {op.name!r}: interaction {op.interaction_id!r} was not found")
-    guard = "" if op.force else (
-        " WHERE refs.order_key IS NULL OR excluded.order_key IS NULL"
-        " OR excluded.order_key >= refs.order_key"
+    row = conn.execute(
+        "SELECT order_key, metadata FROM refs WHERE tenant = ? AND name = ?", (tenant, op.name)
+    ).fetchone()
+    now = time.time()
+    if row is None:
+        metadata = merge_patch({}, op.metadata or {})
+        conn.execute(
+            "INSERT INTO refs (tenant, name, interaction_id, order_key, metadata, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (tenant, op.name, op.interaction_id, op.order_key, _dumps(metadata), now),
+        )
+        return {"name": op.name, "interaction_id": op.interaction_id, "moved": True}
+    stored_key = row[0]
+    moved = op.force or stored_key is None or op.order_key is None or op.order_key >= stored_key
+    metadata = merge_patch(json.loads(row[1]), op.metadata) if op.metadata else None
+    if moved:
+        conn.execute(
+            "UPDATE refs SET interaction_id = ?, order_key = ?, updated = ?"
+            + (", metadata = ?" if metadata is not None else "")
+            + " WHERE tenant = ? AND name = ?",
+            (op.interaction_id, op.order_key, now,
+             *([_dumps(metadata)] if metadata is not None else []), tenant, op.name),
+        )  # fmt: skip
+    elif metadata is not None:
+        conn.execute(
+            "UPDATE refs SET metadata = ?, updated = ? WHERE tenant = ? AND name = ?",
+            (_dumps(metadata), now, tenant, op.name),
+        )
+    return {"name": op.name, "interaction_id": op.interaction_id if moved else None,
+            "moved": moved}  # fmt: skip
+
+
+def _patch_ref(conn: sqlite3.Connection, tenant: str, op: PatchRefOp) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT metadata FROM refs WHERE tenant = ? AND name = ?", (tenant, op.name)
+    ).fetchone()
+    if row is None:
+        if op.missing_ok:
+            return {"name": op.name, "found": False}
+        raise not_found(f"Ref {op.name!r} was not found")
+    merged = merge_patch(json.loads(row[0]), op.patch, keep_existing=op.keep_existing)
+    conn.execute(
+        "UPDATE refs SET metadata = ?, updated = ? WHERE tenant = ? AND name = ?",
+        (_dumps(merged), time.time(), tenant, op.name),
     )
-    cursor = conn.execute(
-        "INSERT INTO refs (tenant, name, interaction_id, order_key, metadata, updated)"
-        " VALUES (?, ?, ?, ?, coalesce(?, '{}'), ?) ON CONFLICT (tenant, name) DO UPDATE SET"
-        " interaction_id = excluded.interaction_id, order_key = excluded.order_key,"
-        " metadata = CASE WHEN ? THEN excluded.metadata ELSE refs.metadata END,"
-        " updated = excluded.updated" + guard,
-        (tenant, op.name, op.interaction_id, op.order_key,
-         None if op.metadata is None else _dumps(op.metadata), time.time(),
-         int(op.metadata is not None)),
-    )  # fmt: skip
-    return {"name": op.name, "interaction_id": op.interaction_id, "moved": cursor.rowcount > 0}
+    return {"name": op.name, "found": True}
 
 
 def _like_prefix(prefix: str) -> str:
