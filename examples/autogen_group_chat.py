@@ -95,7 +95,7 @@ async def phase(number: int, url: str, key: str) -> None:
 
 
 def main() -> None:
-    from interstate.client._config import default_database_url
+    from interstate.client import default_database_url
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phase", type=int, choices=[1, 2])

@@ -114,7 +114,7 @@ def serve(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    from interstate.client._config import default_database_url
+    from interstate.client import default_database_url
 
     url = default_database_url() if not db else db if db.startswith("sqlite:") else f"sqlite:///{db}"
 

@@ -52,7 +52,7 @@ from interstate.errors import (
 
 from ._async import AsyncClient, AsyncInteractions
 from ._extensions import AsyncExtensions, Extensions
-from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, NotGiven
+from ._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, NotGiven, default_database_url
 from ._resources import CreateParams
 from ._streaming import AsyncStream, Stream
 from ._sync import Client, Interactions
@@ -67,6 +67,7 @@ __all__ = [
     "Stream",
     "AsyncStream",
     "CreateParams",
+    "default_database_url",
     "DEFAULT_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
     "NOT_GIVEN",
