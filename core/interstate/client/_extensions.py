@@ -186,13 +186,18 @@ def delete_where_call(
 
 
 def batch_call(operations: Iterable[Mapping[str, Any]]) -> _Call:
-    ops = [_to_json(dict(op)) for op in operations]
+    ops = [dict(op) for op in operations]
     if not ops:
         raise ValueError("batch() needs at least one operation")
     # Safe to resend when every recorded turn has a client-chosen id: the other operations
     # (merge-patches, deletes, ref moves) give the same result when applied twice.
     retry_safe = all("id" in op["record"] for op in ops if "record" in op)
-    return _Call("POST", "interstate/batch", json={"operations": ops}, idempotent=retry_safe)
+    try:  # plain JSON (what checkpointers send): encoded once, compactly
+        content = json.dumps({"operations": ops}, separators=(",", ":"), ensure_ascii=False,
+                             allow_nan=False).encode("utf-8")  # fmt: skip
+    except (TypeError, ValueError):  # wire models inside: convert them first
+        content = json.dumps({"operations": [_to_json(op) for op in ops]}).encode("utf-8")
+    return _Call("POST", "interstate/batch", content=content, idempotent=retry_safe)
 
 
 def refs_call(

@@ -1,0 +1,290 @@
+"""Storing checkpoints and writes (mixed into ``SaverCore``): where each message is stored,
+and what one ``put`` or ``put_writes`` sends (one atomic batch)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_metadata
+
+from interstate.errors import NotFoundError
+
+from ._codec import (
+    BOOK,
+    LANGGRAPH_MODEL,
+    encode_value,
+    pack_names,
+    pack_uuid,
+    pack_writes,
+    parse_writes_key,
+    split_metadata,
+    writes_key,
+)
+from ._messages import chain_hash, message_to_steps
+from ._registry import REGISTRY
+from ._segments import find_segment
+from ._skeleton import compress_skeleton, expand_skeleton
+from ._state import (
+    Batch,
+    Blob,
+    Namespace,
+    Plan,
+    State,
+    _config,
+    is_message_list,
+    message_channels,
+    pack_spec,
+    resolver,
+    scope,
+)
+
+if TYPE_CHECKING:
+    from ._plans import SaverCore
+
+#: The message channel whose conversation ChatInteractions can continue.
+PRIMARY_CHANNEL = "messages"
+
+
+class CheckpointNotStored(LookupError):
+    """put_writes for a checkpoint whose thread namespace the server does not have (yet)."""
+
+
+def _common_prefix(base: Sequence[BaseMessage], value: Sequence[BaseMessage]) -> int:
+    n = 0
+    for a, b in zip(base, value):
+        if a is not b and a != b:
+            break
+        n += 1
+    return n
+
+
+class Placement:
+    """Where each message of a new checkpoint is stored: a message its parent stores is
+    referenced there (``-i-1``); any other is stored by the new checkpoint once (``i``)."""
+
+    def __init__(self, parent_stored: Sequence[BaseMessage]) -> None:
+        self.parent: dict[str, tuple[int, BaseMessage]] = {}
+        for index, message in enumerate(parent_stored):
+            if message.id:
+                self.parent.setdefault(message.id, (index, message))
+        self.own: list[BaseMessage] = []
+        self._own: dict[Any, int] = {}
+
+    def __call__(self, message: BaseMessage) -> int:
+        key = message.id or id(message)
+        hit = self.parent.get(message.id or "")
+        if hit is not None and (hit[1] is message or hit[1] == message):
+            return -hit[0] - 1
+        index = self._own.get(key)
+        if index is not None and (self.own[index] is message or self.own[index] == message):
+            return index
+        self.own.append(message)
+        self._own.setdefault(key, len(self.own) - 1)
+        return len(self.own) - 1
+
+
+class WritePlans:
+    def put(self: "SaverCore", config: dict[str, Any], checkpoint: dict[str, Any], metadata: dict[str, Any],
+            new_versions: dict[str, Any]) -> Plan:  # fmt: skip
+        thread_id, ns_name = scope(config)
+        ns = yield from self.namespace(thread_id, ns_name)
+        cid, parent_cid = checkpoint["id"], config["configurable"].get("checkpoint_id")
+        iid = ns.iid(cid)
+        piid = ns.iid(parent_cid) if parent_cid else None
+        parent = (yield from self.materialize(piid, ns, {})) if piid else None
+        record = self._record(config, checkpoint, metadata, new_versions, ns, iid, piid, parent)
+        if record.hash is not None:
+            REGISTRY.begin(record.hash)
+        try:
+            yield Batch(record.operations)
+        except BaseException:
+            if record.hash is not None:
+                REGISTRY.failed(record.hash)
+            raise
+        self.states.put(iid, record.state)
+        if piid:
+            if record.consumed:
+                self.pending.pop(piid)
+            own = record.state.stored
+            self.children.put(piid, (iid, {m.id: (i, m) for i, m in enumerate(own) if m.id}))
+        if self.pending.get(iid) is None:  # its writes may have come first (they race)
+            self.pending.put(iid, {})
+        if record.hash is not None:
+            REGISTRY.stored(record.hash, thread_id, ns_name, iid)
+        return _config(thread_id, ns_name, cid)
+
+    def _record(self: "SaverCore", config: dict[str, Any], checkpoint: dict[str, Any],
+                metadata: dict[str, Any], new_versions: dict[str, Any], ns: Namespace, iid: str,
+                piid: str | None, parent: State | None) -> "_Record":  # fmt: skip
+        """The batch that stores a checkpoint, and the state it will have."""
+        place = Placement(parent.stored if parent is not None else ())
+        skeleton = compress_skeleton(checkpoint, parent.skeleton if parent is not None else None,
+                                     self.serde)  # fmt: skip
+        expanded = expand_skeleton(skeleton, parent.skeleton if parent is not None else None)
+        changed = set(expanded["changed"])
+        values, versions = checkpoint["channel_values"], checkpoint["channel_versions"]
+        specs: dict[str, Any] = {}
+        blobs: dict[str, Any] = {}
+        state_values: dict[str, Any] = {}
+        keep: dict[str, int] = {}
+        hashes: dict[str, bytes] = {}
+        new: dict[str, list[BaseMessage]] = {}
+        for channel, version in versions.items():
+            if channel not in changed and channel not in new_versions and parent is not None \
+                    and parent.versions.get(channel) == version:  # fmt: skip
+                if channel in parent.values:  # unchanged: the parent's value
+                    state_values[channel] = parent.values[channel]
+                    if channel in parent.hashes:
+                        hashes[channel] = parent.hashes[channel]
+                continue
+            if channel not in values:
+                if channel not in changed:
+                    blobs[channel] = ["e"]
+                continue
+            value = values[channel]
+            if is_message_list(value):
+                base = parent.messages(channel) if parent is not None else None
+                kept = _common_prefix(base, value) if base else 0
+                new[channel] = list(value[kept:])
+                keep[channel] = kept
+                specs[channel] = pack_spec([place(m) for m in new[channel]],
+                                           None if kept == len(base or ()) else kept)  # fmt: skip
+                state_values[channel] = tuple(value)
+                start = parent.hashes.get(channel) if base and kept == len(base) else None
+                hashes[channel] = chain_hash(new[channel], start if start is not None
+                                             else chain_hash(value[:kept]))  # fmt: skip
+        channels = message_channels(state_values)
+        for channel in versions:
+            if channel in values and channel not in specs and channel not in state_values:
+                blobs[channel] = encode_value(values[channel], self.serde, place, channels)
+        consumed = self.pending.get(piid) if piid else None
+        pw = {key: [e[0], encode_value(e[1], self.serde, place, channels), *e[2:]]
+              for key, e in (consumed or {}).items()}  # fmt: skip
+        segment = None
+        if PRIMARY_CHANNEL in new and parent is not None and keep[PRIMARY_CHANNEL] == len(
+            parent.messages(PRIMARY_CHANNEL) or ()
+        ):
+            segment = find_segment(new[PRIMARY_CHANNEL], piid,
+                                   parent.hashes.get(PRIMARY_CHANNEL), self.serde)  # fmt: skip
+        sources = segment.sources if segment is not None else {}
+        steps: list[dict[str, Any]] = []
+        sides: list[dict[str, Any]] = []
+        for message in place.own:
+            message_steps, side = message_to_steps(message, self.serde)
+            source = sources.get(id(message))
+            if source is not None:
+                side = {k: v for k, v in side.items() if k != "c"} | {"g": source}
+            else:
+                steps += message_steps
+            sides.append(side)
+        book: dict[str, Any] = dict(skeleton)
+        previous = segment.turns[-1] if segment is not None else (piid if parent is not None else None)
+        parent_cid = config["configurable"].get("checkpoint_id")
+        if parent_cid and (previous != piid or pack_uuid(parent_cid).startswith("=")):
+            book["p"] = parent_cid
+        if pack_uuid(checkpoint["id"]).startswith("="):
+            book["i"] = checkpoint["id"]
+        for name, part in (("s", sides), ("m", pack_names(specs)), ("b", pack_names(blobs)),
+                           ("pw", pack_writes(pw) if pw else {})):  # fmt: skip
+            if part:
+                book[name] = part
+        plain, other = split_metadata(get_checkpoint_metadata(config, metadata), self.serde)  # type: ignore[arg-type]
+        if other:
+            book["md"] = other
+        record: dict[str, Any] = {"id": iid, "model": LANGGRAPH_MODEL,
+                                  "metadata": {**plain, BOOK: book}}  # fmt: skip
+        if steps:
+            record["input"] = steps
+        if previous:
+            record["previous_interaction_id"] = previous
+        primary = state_values.get(PRIMARY_CHANNEL)
+        head_hash = None
+        if primary and not any(m.type == "system" for m in primary) and not isinstance(primary[-1], AIMessage):
+            head_hash = hashes[PRIMARY_CHANNEL]
+        ref_meta: dict[str, Any] = {"thread": ns.thread_id, "ns": ns.ns, "h": head_hash.hex() if head_hash else None}
+        if ns.suffix:
+            ref_meta["x"] = ns.suffix
+        if not previous:
+            ref_meta["r"] = {iid: 1}
+        if consumed:
+            ref_meta["w"] = {parent_cid: None}
+        operations = [{"record": record}, {"set_ref": {
+            "name": ns.ref, "interaction_id": iid, "order_key": checkpoint["id"],
+            "metadata": ref_meta}}]  # fmt: skip
+        own = tuple(place.own)
+        lookup = resolver(own, parent.stored if parent is not None else (), values=state_values)
+        for channel, encoded in blobs.items():
+            if encoded != ["e"]:
+                state_values[channel] = Blob(encoded, lookup)
+        state = State(
+            interaction_id=iid, checkpoint_id=checkpoint["id"], parent_id=parent_cid,
+            skeleton=expanded,
+            metadata=plain, md=other, stored=own, values=state_values, keep=keep, hashes=hashes,
+        )  # fmt: skip
+        return _Record(operations, state, bool(consumed), head_hash)
+
+    def put_writes(self: "SaverCore", config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> Plan:  # fmt: skip
+        thread_id, ns_name = scope(config)
+        cid = config["configurable"]["checkpoint_id"]
+        ns = self.namespaces.get((thread_id, ns_name)) or Namespace(thread_id, ns_name)
+        iid = ns.iid(cid)
+        child = self.children.get(iid)
+        state = self.states.get(iid)
+
+        def place(message: BaseMessage) -> Any:
+            if child is not None:
+                hit = child[1].get(message.id or "")
+                if hit is not None and (hit[1] is message or hit[1] == message):
+                    return [child[0], hit[0]]
+            for index, stored in enumerate(state.stored if state is not None else ()):
+                if stored is message or (stored.id and stored.id == message.id and stored == message):
+                    return index
+            return None
+
+        regular: dict[str, Any] = {}
+        special: dict[str, Any] = {}
+        decoded: dict[str, list[Any]] = {}
+        for idx, (channel, value) in enumerate(writes):
+            slot = WRITES_IDX_MAP.get(channel, idx)
+            key = writes_key(task_id, slot)
+            tail = [task_path] if task_path else []
+            entry = [channel, encode_value(value, self.serde, place if child or state else None,
+                                           message_channels(state.values) if state else None), *tail]
+            (special if slot < 0 else regular)[key] = entry
+            decoded[key] = [channel, value, *tail]
+        operations: list[dict[str, Any]] = []
+        for part, keep_existing in ((regular, True), (special, False)):
+            if not part:
+                continue
+            if child is not None:  # a late write: its checkpoint already has a child here
+                operations.append({"patch_metadata": {
+                    "id": iid, "patch": {BOOK: {"w": part}}, "keep_existing": keep_existing}})  # fmt: skip
+            else:
+                operations.append({"patch_ref": {
+                    "name": ns.ref, "patch": {"w": {cid: part}}, "keep_existing": keep_existing}})  # fmt: skip
+        if not operations:
+            return None
+        try:
+            yield Batch(operations)
+        except NotFoundError:
+            raise CheckpointNotStored(
+                f"put_writes: checkpoint {cid!r} of thread {thread_id!r} is not stored; writes "
+                "attach to a checkpoint that put() stored first"
+            ) from None
+        if child is None:
+            known = dict(self.pending.get(iid) or {})
+            for key, entry in decoded.items():
+                if parse_writes_key(key)[1] < 0 or key not in known:
+                    known[key] = entry
+            self.pending.put(iid, known)
+        return None
+
+
+
+class _Record:
+    def __init__(self, operations: list[dict[str, Any]], state: State, consumed: bool,
+                 head_hash: bytes | None) -> None:  # fmt: skip
+        self.operations, self.state, self.consumed, self.hash = operations, state, consumed, head_hash
+

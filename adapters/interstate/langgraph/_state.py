@@ -1,0 +1,399 @@
+"""What the checkpointer reads back: stored interactions, rebuilt checkpoint states, and the
+I/O operations its plans ask the sync/async drivers to perform (sans-I/O, like httpx's split).
+
+A plan is a generator that yields operations (``Get``, ``Chain``, ``Refs``, ``List``, ``Batch``,
+or ``Emit`` for a result of ``list``) and receives their results; ``InteractionsSaver`` runs
+plans with a ``Client``, ``AsyncInteractionsSaver`` with an ``AsyncClient``. Everything else —
+encoding, caching, deciding what to fetch — is shared and lives here and in ``_plans``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Generator, Generic, TypeVar
+
+from langchain_core.messages import BaseMessage
+
+from ._codec import BOOK, Lookup, decode_value, encode_checkpoint_id, ref_name, unpack_names, unpack_uuid
+from ._messages import ai_message_from_steps, chain_hash, step_count, steps_to_message
+from ._skeleton import expand_skeleton
+
+# -- operations ---------------------------------------------------------------------------
+
+
+@dataclass
+class Get:
+    """One interaction with input and metadata; the result is ``Stored`` or None (missing)."""
+
+    interaction_id: str
+
+
+@dataclass
+class Chain:
+    """The chain from the root down to ``interaction_id``; a list of ``Stored`` ([] if missing)."""
+
+    interaction_id: str
+
+
+@dataclass
+class Refs:
+    """Refs by name or prefix (every page); a list of ``RefInfo``."""
+
+    names: list[str] = field(default_factory=list)
+    prefix: str | None = None
+    resolve: bool = False
+
+
+@dataclass
+class List:
+    """Every interaction matching labels / metadata / parent / root (every page): ``Stored``s."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    include_input: bool = True
+    previous_interaction_id: str | None = None
+    root_interaction_id: str | None = None
+
+
+@dataclass
+class Batch:
+    """``client.interstate.batch(operations)``; the list of results."""
+
+    operations: list[dict[str, Any]]
+
+
+@dataclass
+class Emit:
+    """A value ``list`` yields to its caller."""
+
+    value: Any
+
+
+Plan = Generator[Any, Any, Any]
+
+# -- what comes back ------------------------------------------------------------------------
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                             "checkpoint_id": checkpoint_id}}  # fmt: skip
+
+
+def scope(config: dict[str, Any]) -> tuple[str, str]:
+    conf = config["configurable"]
+    return str(conf["thread_id"]), conf.get("checkpoint_ns") or ""
+
+
+
+@dataclass
+class Stored:
+    """An interaction as the checkpointer needs it (wire dicts, not models)."""
+
+    id: str
+    parent: str | None
+    input: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
+    labels: dict[str, str]
+    metadata: dict[str, Any]
+    root: str | None = None
+
+    @classmethod
+    def of(cls, interaction: Any) -> "Stored":
+        """From an ``ExtendedInteraction`` (the typed client's answer)."""
+        info = interaction.interstate
+        given = interaction.input
+        return cls(
+            id=interaction.id,
+            parent=interaction.previous_interaction_id,
+            input=[s.to_wire() for s in given] if isinstance(given, list) else [],
+            steps=[s.to_wire() for s in interaction.steps or []],
+            labels=dict(interaction.labels or {}),
+            metadata=dict(info.metadata) if info is not None else {},
+            root=info.root_interaction_id if info is not None else None,
+        )
+
+    @property
+    def book(self) -> dict[str, Any]:
+        return self.metadata.get(BOOK) or {}
+
+    @property
+    def is_checkpoint(self) -> bool:
+        return BOOK in self.metadata
+
+    @property
+    def hidden(self) -> bool:
+        return bool(self.book.get("h"))
+
+
+@dataclass
+class Namespace:
+    """One namespace of one thread: how its checkpoints are named, and its head ref."""
+
+    thread_id: str
+    ns: str
+    #: Appended to the interaction ids of this namespace (set by copy_thread).
+    suffix: str = ""
+
+    @property
+    def ref(self) -> str:
+        return ref_name(self.thread_id, self.ns)
+
+    def iid(self, checkpoint_id: str) -> str:
+        return encode_checkpoint_id(checkpoint_id, self.thread_id, self.ns) + self.suffix
+
+    def checkpoint_id(self, stored: Stored) -> str:
+        book = stored.book
+        if "i" in book:
+            return book["i"]
+        found = self._decode(stored.id)
+        if found is None:
+            raise ValueError(f"{stored.id!r} is not a checkpoint of {self.thread_id!r}/{self.ns!r}")
+        return found
+
+    def parent_id(self, stored: Stored) -> str | None:
+        """The parent checkpoint's id (kept in the record when ``previous_interaction_id`` does
+        not say it)."""
+        book = stored.book
+        if "p" in book:
+            return book["p"]
+        return self._decode(stored.parent) if stored.parent else None
+
+    def parent_iid(self, stored: Stored) -> str | None:
+        parent = self.parent_id(stored)
+        return self.iid(parent) if parent else None
+
+    def _decode(self, iid: str) -> str | None:
+        if self.suffix:
+            if not iid.endswith(self.suffix):
+                return None
+            iid = iid[: -len(self.suffix)]
+        return unpack_uuid(iid) if len(iid) == 22 else None
+
+    @classmethod
+    def of_ref(cls, ref: "RefInfo") -> "Namespace":
+        return cls(ref.metadata["thread"], ref.metadata.get("ns", ""), ref.metadata.get("x", ""))
+
+
+@dataclass
+class RefInfo:
+    name: str
+    interaction_id: str
+    order_key: str | None
+    metadata: dict[str, Any]
+    interaction: Stored | None
+
+    @classmethod
+    def of(cls, ref: Any) -> "RefInfo":
+        """From a ``Ref`` (the typed client's answer)."""
+        target = Stored.of(ref.interaction) if ref.interaction is not None else None
+        return cls(ref.name, ref.interaction_id, ref.order_key, dict(ref.metadata), target)
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A non-message channel value as stored, with what resolves its message references."""
+
+    encoded: Any
+    lookup: Any = None
+
+
+@dataclass
+class State:
+    """A checkpoint as rebuilt from its interaction and its ancestors (immutable, cached).
+
+    ``stored`` are the messages this checkpoint stores as steps (its own input, or steps of the
+    model turns it continues); values refer to them by index. ``values`` maps a channel to a
+    tuple of messages (message channels) or a ``Blob`` (other channels, decoded afresh on
+    every read). ``keep[ch]`` is how many messages of ``ch`` came from the parent.
+    ``metadata`` is the JSON part of LangGraph's metadata, ``md`` the encoded rest.
+    """
+
+    interaction_id: str
+    checkpoint_id: str
+    parent_id: str | None
+    skeleton: dict[str, Any]
+    metadata: dict[str, Any]
+    md: dict[str, Any]
+    stored: tuple[BaseMessage, ...]
+    values: dict[str, Any]
+    keep: dict[str, int]
+    hashes: dict[str, bytes]
+
+    @property
+    def versions(self) -> dict[str, Any]:
+        return self.skeleton["channel_versions"]
+
+    def messages(self, channel: str) -> tuple[BaseMessage, ...] | None:
+        value = self.values.get(channel)
+        return value if type(value) is tuple else None
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A small thread-safe LRU map."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+def is_message_list(value: Any) -> bool:
+    return type(value) is list and bool(value) and all(isinstance(m, BaseMessage) for m in value)
+
+
+def stored_messages(stored: Stored, turns: dict[str, Stored], serde: Any) -> list[BaseMessage]:
+    """The messages a checkpoint interaction stores, from its side records: each takes the next
+    steps of the interaction's own input, or (``"g"``) steps of a model turn it continues —
+    ``[turn]`` its whole output (an AI message), ``[turn, start, count]`` part of its input."""
+    out: list[BaseMessage] = []
+    pos = 0
+    for side in stored.book.get("s") or []:
+        source = side.get("g")
+        if source is None:
+            count = step_count(side)
+            out.append(steps_to_message(stored.input[pos : pos + count], side, serde))
+            pos += count
+            continue
+        turn = turns.get(source[0])
+        if turn is None:
+            raise LookupError(f"model turn {source[0]!r} that checkpoint {stored.id!r} continues is gone")
+        if len(source) == 1:
+            out.append(ai_message_from_steps(turn.steps, side))
+        else:
+            out.append(steps_to_message(turn.input[source[1] : source[1] + source[2]], side, serde))
+    return out
+
+
+def resolver(state_stored: tuple[BaseMessage, ...], parent_stored: tuple[BaseMessage, ...],
+             holders: Any = None, values: dict[str, Any] | None = None) -> Lookup:  # fmt: skip
+    """Resolve message references of values stored with a checkpoint (see ``_codec``):
+    ``values`` are the checkpoint's channel values (for channel ranges)."""
+
+    def lookup(ref: Any) -> BaseMessage:
+        if type(ref) is int:
+            return state_stored[ref] if ref >= 0 else parent_stored[-ref - 1]
+        if holders is None:
+            raise LookupError(f"message reference {ref!r} needs the checkpoint holding it")
+        return holders(ref)
+
+    def channel(name: str) -> tuple[BaseMessage, ...]:
+        value = (values or {}).get(name)
+        if type(value) is not tuple:
+            raise LookupError(f"channel range of {name!r} needs that message channel")
+        return value
+
+    lookup.channel = channel  # type: ignore[attr-defined]
+    return lookup
+
+
+def message_channels(values: dict[str, Any]) -> dict[str, tuple[BaseMessage, ...]]:
+    return {k: v for k, v in values.items() if type(v) is tuple}
+
+
+def unpack_spec(spec: Any) -> dict[str, Any]:
+    """A message channel spec: ``{"n": refs, "k": keep?}``, stored as an int (one reference) or
+    a list (references) when ``keep`` is the default (all of the parent's messages)."""
+    if type(spec) is int:
+        return {"n": [spec]}
+    if type(spec) is list:
+        return {"n": spec}
+    return spec
+
+
+def pack_spec(refs: list[Any], keep: int | None) -> Any:
+    if keep is not None:
+        return {"n": refs, "k": keep}
+    return refs[0] if len(refs) == 1 else refs
+
+
+def build_state(stored: Stored, ns: Namespace, parent: State | None, turns: dict[str, Stored],
+                serde: Any) -> State:  # fmt: skip
+    """A checkpoint's state from its interaction and its parent's state."""
+    book = stored.book
+    skeleton = expand_skeleton(book, parent.skeleton if parent is not None else None)
+    versions = skeleton["channel_versions"]
+    changed = set(skeleton["changed"])
+    own_messages = tuple(stored_messages(stored, turns, serde))
+    parent_messages = parent.stored if parent is not None else ()
+    values: dict[str, Any] = {}
+    lookup = resolver(own_messages, parent_messages, values=values)
+    keep: dict[str, int] = {}
+    hashes: dict[str, bytes] = {}
+    own: set[str] = set(changed)
+    for channel, packed in unpack_names(book.get("m") or {}).items():
+        spec = unpack_spec(packed)
+        base_list = parent.messages(channel) if parent is not None else None
+        kept = int(spec.get("k", len(base_list) if base_list is not None else 0))
+        base = base_list[:kept] if base_list is not None else ()
+        new = tuple(lookup(ref) for ref in spec.get("n") or [])
+        values[channel] = base + new
+        keep[channel] = len(base)
+        start = (
+            parent.hashes.get(channel)
+            if parent is not None and base_list is not None and kept == len(base_list)
+            else None
+        )
+        hashes[channel] = chain_hash(new, start if start is not None else chain_hash(base))
+        own.add(channel)
+    for channel, encoded in unpack_names(book.get("b") or {}).items():
+        own.add(channel)
+        if encoded != ["e"]:
+            values[channel] = Blob(encoded, lookup)
+    for channel, version in versions.items():
+        if channel in own or parent is None or parent.versions.get(channel) != version:
+            continue
+        if channel in parent.values:
+            values[channel] = parent.values[channel]
+            if channel in parent.hashes:
+                hashes[channel] = parent.hashes[channel]
+    return State(
+        interaction_id=stored.id,
+        checkpoint_id=ns.checkpoint_id(stored),
+        parent_id=ns.parent_id(stored),
+        skeleton=skeleton,
+        metadata={k: v for k, v in stored.metadata.items() if k != BOOK},
+        md=book.get("md") or {},
+        stored=own_messages,
+        values=_only(values, versions),
+        keep=keep,
+        hashes=hashes,
+    )
+
+
+def decode_channel(value: Any, serde: Any) -> Any:
+    """A channel value for LangGraph: a fresh list for messages, a fresh decode otherwise."""
+    if type(value) is tuple:
+        return list(value)
+    return decode_value(value.encoded, serde, value.lookup)
+
+
+def _only(values: dict[str, Any], versions: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without channels the checkpoint does not have (in place: blobs resolve
+    channel ranges through this very dict)."""
+    for channel in [k for k in values if k not in versions]:
+        del values[channel]
+    return values

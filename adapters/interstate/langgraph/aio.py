@@ -1,0 +1,292 @@
+"""``AsyncInteractionsSaver``: the async twin of ``InteractionsSaver`` (same plans, awaited I/O).
+
+    async with AsyncInteractionsSaver.from_url("sqlite:///app.db") as saver:
+        graph = builder.compile(checkpointer=saver)
+        await graph.ainvoke(inputs, {"configurable": {"thread_id": "t1"}})
+
+The sync methods work too, from a thread other than the event loop the saver was first used
+on (as ``AsyncPostgresSaver``'s do), so ``graph.get_state`` works on an async saver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, AsyncIterator, Iterator, Sequence
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    SerializerProtocol,
+)
+
+from interstate.client import AsyncClient
+from interstate.errors import NotFoundError
+
+from ._plans import SaverCore
+from ._put import CheckpointNotStored
+from ._registry import REGISTRY
+from ._state import Batch, Chain, Emit, Get, List, Plan, RefInfo, Refs, Stored
+from .saver import FEATURE, WRITES_WAIT_SECONDS, next_version
+
+__all__ = ["AsyncInteractionsSaver"]
+
+
+class _AsyncKeyedLocks:
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
+    """An asyncio LangGraph checkpointer on an interstate server (embedded or HTTP).
+
+    Takes an ``AsyncClient``; see ``InteractionsSaver`` for the design and the stored format.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        serde: SerializerProtocol | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        super().__init__(serde=serde)
+        client._require_extensions(FEATURE)
+        REGISTRY.activate()
+        self.client = client
+        self._core = SaverCore(self.serde, cache_size)
+        self._locks = _AsyncKeyedLocks()
+        self._stored: asyncio.Condition | None = None
+        self._recent: dict[str, float] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def from_url(
+        cls, url: str | None = None, **kwargs: Any
+    ) -> AsyncIterator["AsyncInteractionsSaver"]:
+        """A saver on a new ``AsyncClient.from_url(url)``, closed on exit (see
+        ``InteractionsSaver.from_url``)."""
+        options = {k: kwargs.pop(k) for k in ("serde", "cache_size") if k in kwargs}
+        client = AsyncClient.from_url(url, **kwargs)
+        try:
+            yield cls(client, **options)
+        finally:
+            await client.aclose()
+
+    def with_allowlist(self, extra_allowlist: Any) -> "AsyncInteractionsSaver":
+        clone = super().with_allowlist(extra_allowlist)
+        if clone is not self:
+            clone._core = self._core.with_serde(clone.serde)
+        return clone  # type: ignore[return-value]
+
+    def get_next_version(self, current: Any, channel: None) -> Any:  # type: ignore[override]
+        return next_version(current)
+
+    # -- running plans ------------------------------------------------------------------
+    async def _execute(self, op: Any) -> Any:
+        ext = self.client.interstate
+        if isinstance(op, Batch):
+            return await ext.batch(op.operations)
+        if isinstance(op, Get):
+            try:
+                return Stored.of(await ext.get(op.interaction_id))
+            except NotFoundError:
+                return None
+        if isinstance(op, Refs):
+            refs = ext.iter_refs(names=op.names, prefix=op.prefix, resolve=op.resolve, page_size=1000)
+            return [RefInfo.of(r) async for r in refs]
+        if isinstance(op, List):
+            found = ext.iter(labels=op.labels, metadata=op.metadata, include_input=op.include_input,
+                             page_size=1000, previous_interaction_id=op.previous_interaction_id,
+                             root_interaction_id=op.root_interaction_id)  # fmt: skip
+            return [Stored.of(i) async for i in found]
+        if isinstance(op, Chain):
+            try:
+                return [Stored.of(i) for i in await ext.chain(op.interaction_id)]
+            except NotFoundError:
+                return []
+        raise TypeError(f"unknown operation {op!r}")
+
+    async def _iterate(self, plan: Plan, result: list[Any]) -> AsyncIterator[Any]:
+        """Run ``plan``, yielding what it emits; its return value goes into ``result``."""
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = plan.throw(error) if error is not None else plan.send(value)
+            except StopIteration as stop:
+                result.append(stop.value)
+                return
+            if isinstance(op, Emit):
+                value, error = None, None
+                yield op.value
+                continue
+            try:
+                value, error = await self._execute(op), None
+            except Exception as exc:  # handed to the plan, which may recover
+                value, error = None, exc
+
+    async def _run(self, plan: Plan) -> Any:
+        result: list[Any] = []
+        async for _ in self._iterate(plan, result):
+            raise RuntimeError("this plan emits values; iterate it")
+        return result[0]
+
+    # -- the async contract --------------------------------------------------------------
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._run(self._core.get_tuple(config))  # type: ignore[arg-type]
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        plan = self._core.list(config, filter=filter, before=before, limit=limit)  # type: ignore[arg-type]
+        async for item in self._iterate(plan, []):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        async with self._locks.hold(self._core.lock_key(config, checkpoint["id"])):  # type: ignore[arg-type]
+            result = await self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
+        stored = self._condition()
+        async with stored:
+            if len(self._recent) > 1024:
+                self._recent.clear()
+            self._recent[self._core.lock_key({"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}})] = time.monotonic()  # type: ignore[arg-type]
+            stored.notify_all()
+        return result
+
+    def _condition(self) -> asyncio.Condition:
+        if self._stored is None:
+            self._stored = asyncio.Condition()
+        return self._stored
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        key = self._core.lock_key(config)  # type: ignore[arg-type]
+        deadline = time.monotonic() + WRITES_WAIT_SECONDS
+        put_seen = False
+        while True:
+            try:
+                async with self._locks.hold(key):
+                    await self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
+                return
+            except CheckpointNotStored:
+                stored = self._condition()
+                async with stored:
+                    if put_seen:
+                        raise
+                    if key in self._recent:
+                        put_seen = True
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise
+                    try:
+                        await asyncio.wait_for(stored.wait(), min(left, 1.0))
+                    except asyncio.TimeoutError:
+                        pass
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._run(self._core.delete_thread(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._run(self._core.delete_for_runs(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._run(self._core.copy_thread(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._run(self._core.prune(thread_ids, strategy))
+
+    # -- sync methods, run on the saver's event loop from another thread --------------------
+    def _sync(self, coro: Any) -> Any:
+        if self.loop is None:
+            coro.close()
+            raise RuntimeError(
+                "AsyncInteractionsSaver's sync methods run on the event loop it was first used "
+                "on; use it from async code first (or use InteractionsSaver)"
+            )
+        try:
+            if asyncio.get_running_loop() is self.loop:
+                coro.close()
+                raise asyncio.InvalidStateError(
+                    "Synchronous calls to AsyncInteractionsSaver are only allowed from a different "
+                    "thread than its event loop's; from async code, use the async methods "
+                    "(graph.aget_state, ...)"
+                )
+        except RuntimeError:
+            pass
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._sync(self.aget_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        async def collect() -> list[CheckpointTuple]:
+            return [t async for t in self.alist(config, filter=filter, before=before, limit=limit)]
+
+        yield from self._sync(collect())
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:  # fmt: skip
+        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:  # fmt: skip
+        return self._sync(self.aput_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        return self._sync(self.adelete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        return self._sync(self.adelete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        return self._sync(self.acopy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        return self._sync(self.aprune(thread_ids, strategy=strategy))
