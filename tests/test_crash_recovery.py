@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any, Callable
 
 import httpx
 import pytest
+from interstate.testing import free_port
 
 KEY = "crash-key"
 MODEL = "scripted-crash"
@@ -34,10 +34,6 @@ RULES = [{"reply": {"text": "done {input}", "delay": 0.2, "chunk_size": 4, "chun
 TERMINAL = {"completed", "failed", "cancelled", "requires_action", "incomplete"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(db: Path, script: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

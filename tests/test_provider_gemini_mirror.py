@@ -8,7 +8,6 @@ is read back through its own API (``GET ...?include_input=true``).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from interstate.server.providers.base import ProviderError, ProviderRegistry
 from interstate.server.providers.gemini import GeminiMirrorProvider
 from interstate.server.providers.scripted import ScriptedProvider
 from interstate.server.service import InteractionService
+from interstate.testing import free_port
 
 API_KEY = "x"
 TENANT = "local"
@@ -38,10 +38,6 @@ SCRIPT = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Upstream:

@@ -31,6 +31,7 @@ from interstate.server.providers.base import (
     ProviderRegistry,
 )
 from interstate.server.providers.openai import OpenAIProvider
+from interstate.testing import free_port
 
 Reply = Callable[[dict[str, Any]], Response]
 
@@ -444,10 +445,6 @@ async def test_an_error_chunk_mid_stream_fails_the_turn(fake: FakeOpenAI) -> Non
     assert info.value.status == 502 and "OOM" in info.value.message
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_connection_refused_is_a_503_naming_the_base_url() -> None:

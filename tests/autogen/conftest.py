@@ -12,67 +12,19 @@ SQLite file.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
 import pytest
+
+from interstate.testing import ServerProcess
 from autogen_scenarios import ScenarioExit, start_embedded, write_script
 
 HERE = Path(__file__).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class HTTPServer:
-    def __init__(self, db: Path, script: Path, log: Path) -> None:
-        self.db, self.script, self.log = db, script, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        for _ in range(3):  # the port can be taken between probing and binding
-            self.port = _free_port()
-            command = [
-                sys.executable, "-c", "from interstate.cli import main; main()", "serve",
-                "--no-auth", "--provider", "scripted", "--script", str(self.script),
-                "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db),
-                "--log-level", "warning",
-            ]  # fmt: skip
-            with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"interstate serve did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -81,10 +33,10 @@ def script_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def http_server(tmp_path_factory: pytest.TempPathFactory, script_file: Path) -> Iterator[HTTPServer]:
+def http_server(tmp_path_factory: pytest.TempPathFactory, script_file: Path) -> Iterator[ServerProcess]:
     work = tmp_path_factory.mktemp("autogen-http")
-    server = HTTPServer(work / "interstate.db", script_file, work / "server.log")
-    server.start()
+    args = ["--no-auth", "--provider", "scripted", "--script", str(script_file)]
+    server = ServerProcess(work / "interstate.db", args, work / "server.log").start()
     yield server
     server.stop()
 

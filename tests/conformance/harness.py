@@ -4,15 +4,13 @@ the two targets (HTTP and embedded) and small assertion helpers."""
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+
+from interstate.testing import ServerProcess  # noqa: F401 (the fixtures use it from here)
 from google import genai
 from google.genai import interactions as gi
 
@@ -68,68 +66,6 @@ SCRIPT: list[dict[str, Any]] = [
     {"when": {"contains": "which-turn"}, "reply": {"text": "turn {turn}: {input}"}},
 ]
 
-
-
-# -- the HTTP server ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """``interstate serve`` in a subprocess on 127.0.0.1."""
-
-    db: Path
-    args: list[str]
-    log: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        for _ in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            command = [
-                sys.executable, "-c", "from interstate.cli import main; main()", "serve",
-                "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db),
-                "--log-level", "warning", *self.args,
-            ]  # fmt: skip
-            with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_healthy(timeout):
-                return self
-            self.stop()
-        raise RuntimeError(f"interstate serve did not start; log:\n{self.log.read_text()}")
-
-    def _wait_healthy(self, timeout: float) -> bool:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return True
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # -- targets --------------------------------------------------------------------------------

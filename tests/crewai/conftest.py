@@ -12,9 +12,7 @@ import ipaddress
 import json
 import os
 import socket
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +29,9 @@ OFFLINE_ENV = {
 }
 os.environ.update(OFFLINE_ENV)
 
-import httpx  # noqa: E402
 import pytest  # noqa: E402
+
+from interstate.testing import ServerProcess  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from crewai_script import RULES  # noqa: E402
@@ -110,61 +109,13 @@ def socket_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SocketGuard]:
 # -- servers ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """``interstate serve --no-auth --provider scripted`` on 127.0.0.1, for the session."""
-
-    work: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "ServerProcess":
-        script = self.work / "rules.json"
-        script.write_text(json.dumps({"rules": RULES}), encoding="utf-8")
-        log = self.work / "server.log"
-        for _ in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            command = [
-                sys.executable, "-c", "from interstate.cli import main; main()", "serve",
-                "--no-auth", "--provider", "scripted", "--script", str(script),
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--db", str(self.work / "interstate.db"), "--log-level", "warning",
-            ]  # fmt: skip
-            with open(log, "ab") as out:
-                self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            self.stop()
-        raise RuntimeError(f"interstate serve did not start:\n{log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture(scope="session")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("crewai-http")).start()
+    work = tmp_path_factory.mktemp("crewai-http")
+    script = work / "rules.json"
+    script.write_text(json.dumps({"rules": RULES}), encoding="utf-8")
+    args = ["--no-auth", "--provider", "scripted", "--script", str(script)]
+    server = ServerProcess(work / "interstate.db", args, work / "server.log").start()
     yield server
     server.stop()
 

@@ -1,0 +1,90 @@
+"""Helpers for testing code against a real interstate server (used by this project's tests).
+
+``ServerProcess`` runs ``interstate serve`` in a child process on a free loopback port and waits
+until it answers ``/healthz``::
+
+    server = ServerProcess(tmp / "x.db", ["--no-auth", "--provider", "scripted"], tmp / "log")
+    with server.start():
+        client = Client.from_url(server.url)
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import httpx
+
+__all__ = ["ServerProcess", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``interstate serve --db DB ARGS...`` on 127.0.0.1, its output appended to ``log``."""
+
+    def __init__(self, db: Path, args: Sequence[str], log: Path) -> None:
+        self.db, self.args, self.log = Path(db), list(args), Path(log)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    base_url = url
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        """Start it and wait until it is healthy; raises ``RuntimeError`` with its log if not."""
+        for _ in range(3):  # a free port can be taken between probing and binding
+            self.port = free_port()
+            command = [
+                sys.executable, "-c", "from interstate.cli import main; main()", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db),
+                "--log-level", "warning", *self.args,
+            ]  # fmt: skip
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_healthy(timeout):
+                return self
+            self.stop()
+        raise RuntimeError(f"interstate serve did not start; log:\n{self.log.read_text()}")
+
+    def _wait_healthy(self, timeout: float) -> bool:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Terminate it (kill after 15 s)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
