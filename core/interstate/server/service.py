@@ -10,6 +10,8 @@ Semantics (documented in docs/server.md):
 * ``delete`` removes one interaction; children keep working (their history skips it).
 * Extension: with ``inherit_config`` (header ``x-interstate-inherit-config: true``) a turn takes
   the per-turn configuration it does not send (``INHERITED_CONFIG``) from its parent's echoed one.
+* Extension: ``interstate_quote`` input blocks are resolved to text before anything is written
+  (``quotes``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from interstate.server.errors import (
     not_found,
 )
 from interstate.server.providers.base import ProviderRegistry
+from interstate.server.quotes import has_quotes, resolve_quotes
 from interstate.server.render import (
     ECHOED_CONFIG,
     TERMINAL_EVENTS,
@@ -180,6 +183,8 @@ class InteractionService:
             steps = [step.to_wire() for step in request.input_steps()]
         except ValueError as exc:
             raise invalid_argument(validation_message(exc)) from None
+        if has_quotes(steps):
+            steps = await resolve_quotes(self.store, tenant, steps)
         now = time.time()
         interaction_id = new_interaction_id()
         return InteractionRecord(

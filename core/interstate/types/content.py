@@ -33,6 +33,7 @@ __all__ = [
     "UnknownContent",
     "Content",
     "CONTENT_TYPES",
+    "EXTENSION_CONTENT_TYPES",
 ]
 
 
@@ -177,3 +178,8 @@ Content = open_union(*_CONTENT_VARIANTS, unknown=UnknownContent)
 
 #: The ``type`` tags of the known content variants.
 CONTENT_TYPES: frozenset[str] = variant_tags(*_CONTENT_VARIANTS)
+
+#: Content blocks of interstate's extensions, valid only in the ``input`` of a create sent to an
+#: interstate server, which replaces them before anything is stored (``interstate_quote``: see
+#: ``interstate.types.extensions.quote``). Listed so that input shape detection places them.
+EXTENSION_CONTENT_TYPES: frozenset[str] = frozenset({"interstate_quote"})

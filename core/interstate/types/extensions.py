@@ -11,7 +11,7 @@ from .interaction import Interaction
 
 __all__ = [
     "InterstateInfo", "ExtendedInteraction", "InteractionPage", "ScoredInteraction", "SearchResults",
-    "Ref", "RefPage",
+    "Ref", "RefPage", "quote",
 ]
 
 
@@ -65,3 +65,20 @@ class Ref(WireModel):
 class RefPage(WireModel):
     refs: list[Ref] = Field(default_factory=list)
     next_page_token: str | None = None
+
+
+def quote(interaction_id: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
+    """An ``interstate_quote`` input block: text an earlier interaction already holds, by reference.
+
+    Put it in a create's ``input`` where a content block goes; an interstate server replaces it,
+    before anything is stored or sent to a model, with ``output_text[start:end]`` of the named
+    interaction (the SDK's ``output_text``) joined to the text blocks beside it, so the model
+    sees exactly the text the client would otherwise have sent. Only interstate servers accept
+    it (``client.supports_extensions``); Google's endpoint does not.
+    """
+    block: dict[str, Any] = {"type": "interstate_quote", "interaction_id": interaction_id}
+    if start is not None:
+        block["start"] = start
+    if end is not None:
+        block["end"] = end
+    return block

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, Discriminator, Tag, TypeAdapter
 
-from .content import CONTENT_TYPES, Content, TextContent, UnknownContent
+from .content import CONTENT_TYPES, EXTENSION_CONTENT_TYPES, Content, TextContent, UnknownContent
 from .steps import STEP_TYPES, Step, UnknownStep, UserInputStep
 
 __all__ = ["InteractionInput", "normalize_input"]
@@ -38,7 +38,7 @@ def _item_kind(item: Any) -> _Kind:
         return "unknown"
     if tag in STEP_TYPES:
         return "step"
-    if tag in CONTENT_TYPES:
+    if tag in CONTENT_TYPES or tag in EXTENSION_CONTENT_TYPES:
         return "content"
     if isinstance(item, dict) and ("content" in item or "role" in item):
         return "step"
