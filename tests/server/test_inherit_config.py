@@ -10,10 +10,8 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from interstate.server.app import create_app
-from interstate.server.providers import ProviderRegistry
-from interstate.server.service import InteractionService
 
+from .recording_app import recording_app
 from .test_service import RecordingProvider
 
 INHERIT = {"x-interstate-inherit-config": "true"}
@@ -33,14 +31,8 @@ RULES = [
 
 @pytest.fixture
 async def app(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, RecordingProvider]]:
-    provider = RecordingProvider(RULES)
-    service = await InteractionService.open(db_url, ProviderRegistry(default=provider), lease_seconds=5)
-    transport = httpx.ASGITransport(app=create_app(service))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, provider
-    finally:
-        await service.close()
+    async with recording_app(db_url, RULES) as pair:
+        yield pair
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> dict[str, Any]:

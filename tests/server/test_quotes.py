@@ -11,11 +11,9 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from interstate.server.app import create_app
-from interstate.server.providers import ProviderRegistry
-from interstate.server.service import InteractionService
 from interstate.types.extensions import quote
 
+from .recording_app import recording_app
 from .test_service import RecordingProvider
 
 #: Each reply is fixed, so quotes have known text to slice.
@@ -28,14 +26,8 @@ ANSWER = "The answer is 42, said Deep Thought."
 
 @pytest.fixture
 async def app(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, RecordingProvider]]:
-    provider = RecordingProvider(RULES)
-    service = await InteractionService.open(db_url, ProviderRegistry(default=provider), lease_seconds=5)
-    transport = httpx.ASGITransport(app=create_app(service))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, provider
-    finally:
-        await service.close()
+    async with recording_app(db_url, RULES) as pair:
+        yield pair
 
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
