@@ -28,9 +28,16 @@ from interstate.autogen import (
     TeamStateStore,
 )
 
+#: Long enough to be quoted; ends with whitespace, as model replies often do.
+LONG_TEXT = ("Street trees cool neighbourhoods, soak up storm water and give birds a corridor "
+             "through the city; people walk more where there is shade, and shops see more "
+             "visitors.\n")  # fmt: skip
+
 SCRIPT: list[dict[str, Any]] = [
     # RoundRobin
     {"when": {"model": "scripted-rr"}, "reply": {"text": "rr reply at depth {turn}"}},
+    # long replies (quotable), told apart by model name
+    {"when": {"model": "scripted-long*"}, "reply": {"text": "{model} at depth {turn}: " + LONG_TEXT}},
     # tools: a weather call on a weather question, a reflection after the result
     {"when": {"model": "scripted-tool", "tool": "get_weather", "after": "user_input",
               "contains": "weather"},
@@ -190,6 +197,7 @@ async def scenario(name: str, url: str, args: dict[str, Any]) -> dict[str, Any]:
         state_file.write_text(json.dumps(await team.save_state()))
         out["messages"] = [[m.source, m.to_text()] for m in result.messages]
         out["server_lookups"] = client.chain_index().server_lookups
+        out["quote_lookups"] = client.chain_index().outputs.server_lookups
     elif name in ("crash_first", "crash_resume"):
         team = crash_team(client)
         store = TeamStateStore(args["key"], url=url)

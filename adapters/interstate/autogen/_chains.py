@@ -14,16 +14,22 @@ holds:
 
 A remembered id can be stale (deleted, or another database): using it answers 404, and the
 caller forgets it and asks again (``forget``).
+
+Each index also carries the server's ``OutputIndex`` (``outputs``, ``_quotes``): the output texts
+other calls may quote.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from typing import Any, Sequence
 
 from autogen_core.models import AssistantMessage, LLMMessage
 from interstate.client import AsyncClient
+
+from ._quotes import OUTPUT_KEY, OutputIndex
 
 CHAIN_KEY = "autogen_chain"
 SHAPE_KEY = "autogen_shape"
@@ -42,14 +48,18 @@ _configs: "OrderedDict[tuple[str, str], str]" = OrderedDict()
 
 
 def scope_of(client: AsyncClient) -> str:
-    """A name for the server ``client`` talks to (the database, for embedded clients)."""
+    """A name for what ``client`` sees: the server (the database, for embedded clients) and,
+    for a server with API keys, which key (each key may be its own tenant, whose ids another
+    tenant cannot use)."""
     if client.target == "embedded":
         transport = getattr(client._http, "_transport", None)
         server = getattr(transport, "server", None)
         url = getattr(server, "url", None)
         if url:
             return f"embedded:{url}"
-    return f"{client.target}:{client.base_url}"
+    key = client._headers.get("x-goog-api-key")
+    tenant = f"#{hashlib.sha256(key.encode()).hexdigest()[:12]}" if key else ""
+    return f"{client.target}:{client.base_url}{tenant}"
 
 
 def remember(scope: str, prefix_hash: str, interaction_id: str) -> None:
@@ -99,6 +109,7 @@ class ChainIndex:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.scope = scope_of(client)
+        self.outputs = OutputIndex(client, self.scope)
         self._misses: set[str] = set()
         #: Server lookups made (for tests and benchmarks).
         self.server_lookups = 0
@@ -157,10 +168,14 @@ class ChainIndex:
                 return interaction.id
         return None
 
-    async def tag(self, interaction_id: str, prefix_hash: str, shapes: list[Any]) -> None:
-        """Store the chain hash and input shape on the interaction (interstate servers)."""
+    async def tag(
+        self, interaction_id: str, prefix_hash: str, shapes: list[Any], output: str | None = None
+    ) -> None:
+        """Store the chain hash, the input shape and the digest of the output text (``output``,
+        if quotable) on the interaction (interstate servers)."""
         if self.shared:
-            await self.client.interstate.update_metadata(
-                interaction_id, {CHAIN_KEY: prefix_hash, SHAPE_KEY: shapes}
-            )
+            patch: dict[str, Any] = {CHAIN_KEY: prefix_hash, SHAPE_KEY: shapes}
+            if output is not None:
+                patch[OUTPUT_KEY] = output
+            await self.client.interstate.update_metadata(interaction_id, patch)
         self.remember(prefix_hash, interaction_id)

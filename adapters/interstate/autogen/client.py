@@ -21,10 +21,20 @@ selection, MagenticOne's planning, ledger and final-answer prompts) or by a Soci
 neither looked up nor stored, so it cannot leave dead-end chains for later calls to pick up.
 ``chain="never"`` makes every call such a stateless full-history call.
 
-``inherit_config=True`` (interstate servers that support the ``x-interstate-inherit-config``
-extension, see docs/server.md): a chained call whose system instruction, tools, generation
-config and response format are exactly its parent's sends none of them and lets the server
-reuse the parent's. Off by default; never used on Google's endpoint.
+Two interstate extensions (docs/server.md) cut what chained calls still resend. Both are on by
+default and apply only where ``client.supports_extensions`` (embedded or ``interstate serve``);
+requests to Google's endpoint are always plain:
+
+* ``quote_inputs`` — text that is the output of a stored interaction (in a group chat: every
+  other agent's reply, which is most of each call's new input) goes as an ``interstate_quote``
+  of that interaction (``_quotes``). The server substitutes the text before storing or calling
+  the model, so the prompt is byte-for-byte what it would have been. A quote of an interaction
+  that is gone (404) is retried as text, and the interaction forgotten.
+* ``inherit_config`` — a chained call whose system instruction, tools, generation config and
+  response format are exactly its parent's (known in this process) sends none of them, with
+  ``x-interstate-inherit-config: true``: the server reuses the parent's, the model sees the same.
+  On by default because it changes nothing the model sees and the system prompt is most of a
+  chained call's bytes once inputs are quoted.
 """
 
 from __future__ import annotations
@@ -32,12 +42,19 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import sys
 import weakref
 from collections import deque
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, Literal, Mapping, Protocol, Sequence
+from contextlib import asynccontextmanager
+from typing import (
+    Any,
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Literal,
+    Mapping,
+    Sequence,
+)
 
 from autogen_core import CancellationToken, Component
 from autogen_core.models import (
@@ -45,7 +62,6 @@ from autogen_core.models import (
     CreateResult,
     LLMMessage,
     ModelCapabilities,  # type: ignore[attr-defined]
-    ModelFamily,
     ModelInfo,
     RequestUsage,
     UserMessage,
@@ -59,7 +75,18 @@ from pydantic import BaseModel, SecretStr
 from typing_extensions import Self
 
 from . import _convert as cv
+from ._calls import (
+    ONE_OFF_ARG,
+    RUN_OBSERVER,
+    CallRecord,
+    InteractionFailedError,
+    Plan,
+    caller,
+    default_info,
+    request_options,
+)
 from ._chains import ChainIndex, config_of, note_config
+from ._quotes import output_text
 
 __all__ = [
     "CallRecord",
@@ -68,59 +95,11 @@ __all__ = [
     "InteractionsChatCompletionClientConfig",
 ]
 
-_GENERATION_KEYS = {"max_output_tokens", "seed", "stop_sequences", "temperature", "top_p",
-                    "thinking_level", "thinking_summaries"}  # fmt: skip
-_ALIASES = {"max_tokens": "max_output_tokens", "stop": "stop_sequences"}
-ONE_OFF_ARG = "interstate_one_off"
 INHERIT_HEADER = "x-interstate-inherit-config"
 _INHERITED = ("system_instruction", "tools", "generation_config", "response_format")
-#: New attempts after a stale parent id, per call.
+_SETTLED = ("completed", "requires_action", "incomplete")
+#: New attempts after a 404 for a remembered id (a parent or a quoted interaction), per call.
 _MAX_STALE = 3
-
-
-class InteractionFailedError(RuntimeError):
-    """The interaction ended ``failed`` / ``cancelled`` (the model call did not succeed)."""
-
-    def __init__(self, interaction: Interaction) -> None:
-        detail = "; ".join(str(e.message) for e in interaction.errors or []) or "no detail"
-        super().__init__(f"Interaction {interaction.id} ended {interaction.status}: {detail}")
-        self.interaction = interaction
-
-
-class RunObserver(Protocol):
-    """Told about agent model calls during ``TeamStateStore.run`` (checkpoints)."""
-
-    async def before_call(self, agent: str | None) -> None: ...
-
-    def after_call(self, agent: str | None, ok: bool) -> None: ...
-
-
-#: Set by ``TeamStateStore.run``; agent calls (not one-offs) report to it.
-RUN_OBSERVER: ContextVar[RunObserver | None] = ContextVar("interstate_autogen_run", default=None)
-
-
-@dataclass
-class CallRecord:
-    """What one call sent (kept in ``client.calls``; handy for tests and benchmarks)."""
-
-    n_messages: int
-    n_sent: int
-    previous_interaction_id: str | None
-    interaction_id: str | None
-    stored: bool
-    agent: str | None
-
-
-@dataclass
-class _Plan:
-    params: dict[str, Any]
-    body: list[LLMMessage]
-    hashes: list[str]
-    matched: int
-    one_off: bool
-    agent: str | None
-    config: str = ""
-    record: CallRecord = field(init=False)
 
 
 class InteractionsChatCompletionClientConfig(BaseModel):
@@ -135,36 +114,8 @@ class InteractionsChatCompletionClientConfig(BaseModel):
     labels: dict[str, str] | None = None
     token_limit: int = 1_048_576
     max_retries: int = 4
-    inherit_config: bool = False
-
-
-def _caller() -> tuple[bool, str | None]:
-    """``(one_off, agent_name)`` from the frames that led to this call."""
-    try:
-        from autogen_agentchat.agents import BaseChatAgent, SocietyOfMindAgent
-        from autogen_agentchat.teams._group_chat._base_group_chat_manager import (
-            BaseGroupChatManager,
-        )
-    except ImportError:  # pragma: no cover - agentchat is part of the autogen extra
-        return False, None
-    frame = sys._getframe(2)
-    for _ in range(60):
-        if frame is None:
-            break
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, (BaseGroupChatManager, SocietyOfMindAgent)):
-            return True, None
-        if isinstance(owner, BaseChatAgent):
-            return False, owner.name
-        frame = frame.f_back
-    return False, None
-
-
-def _default_info(model: str) -> ModelInfo:
-    families = {v for k, v in vars(ModelFamily).items() if k.isupper() and isinstance(v, str)}
-    family = model if model in families else ModelFamily.UNKNOWN
-    return ModelInfo(vision=True, function_calling=True, json_output=True, family=family,
-                     structured_output=True, multiple_system_messages=True)  # fmt: skip
+    inherit_config: bool = True
+    quote_inputs: bool = True
 
 
 class InteractionsChatCompletionClient(ChatCompletionClient, Component[InteractionsChatCompletionClientConfig]):
@@ -173,6 +124,9 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
     ``url`` picks the server (``sqlite:///file.db`` / ``memory://`` embedded, ``http://...`` an
     ``interstate serve``, ``google``; default ``$INTERSTATE_URL``, else the embedded default
     database). Pass ``client=`` to use an ``interstate.client.AsyncClient`` of your own.
+    ``quote_inputs`` and ``inherit_config`` (default on; interstate servers only) are the two
+    extensions in the module docstring; turn them off to send what a plain Interactions API
+    client sends.
     """
 
     component_type = "model"
@@ -192,10 +146,12 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
         labels: Mapping[str, str] | None = None,
         token_limit: int = 1_048_576,
         max_retries: int = 4,
-        inherit_config: bool = False,
+        inherit_config: bool = True,
+        quote_inputs: bool = True,
     ) -> None:
         self._model = model
         self._inherit_config = inherit_config
+        self._quote_inputs = quote_inputs
         self._url = url
         self._api_key = api_key
         self._injected = client
@@ -204,7 +160,7 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
             asyncio.AbstractEventLoop, tuple[AsyncClient, ChainIndex]
         ] = weakref.WeakKeyDictionary()
         self._injected_index = ChainIndex(client) if client is not None else None
-        self._model_info = model_info or _default_info(model)
+        self._model_info = model_info or default_info(model)
         validate_model_info(self._model_info)
         self._generation_config = dict(generation_config or {})
         self._chain = chain
@@ -245,82 +201,94 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
         self._clients.clear()
 
     # -- requests -----------------------------------------------------------------------
-    def _options(
-        self,
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        extra_create_args: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        generation = dict(self._generation_config)
-        for key, value in extra_create_args.items():
-            if key == ONE_OFF_ARG:
-                continue
-            name = _ALIASES.get(key, key)
-            if name not in _GENERATION_KEYS:
-                raise ValueError(
-                    f"Unsupported create argument {key!r}; use one of "
-                    f"{sorted(_GENERATION_KEYS | set(_ALIASES) | {ONE_OFF_ARG})}"
-                )
-            generation[name] = list(value) if name == "stop_sequences" else value
-        if tools:
-            choice = cv.tool_choice_to_wire(tool_choice)
-            if choice is not None:
-                generation["tool_choice"] = choice
-        return {
-            "tools": cv.tools_to_wire(tools) or None,
-            "generation_config": generation or None,
-            "response_format": cv.response_format(json_output),
-            "labels": self._labels,
-        }
-
     async def _plan(
         self, messages: Sequence[LLMMessage], options: dict[str, Any], one_off: bool,
-        agent: str | None,
-    ) -> _Plan:  # fmt: skip
+        agent: str | None, *, quotes: bool,
+    ) -> Plan:  # fmt: skip
         system, body = cv.split_system(messages)
         if not body:  # only a system prompt (e.g. a selector prompt for OpenAI families)
             system, body = None, [UserMessage(content=system or "", source="user")]
         hashes = cv.prefix_hashes(body)
+        index = self.chain_index()
         matched, parent = 0, None
         if not one_off:
-            matched, parent = await self.chain_index().longest(body, hashes)
+            matched, parent = await index.longest(body, hashes)
+        steps = cv.messages_to_steps(body[matched:])
+        quoted: list[str] = []
+        if quotes and self._quote_inputs:
+            steps, quoted = await index.outputs.quote_steps(steps, look_up=not one_off)
         params = {
             "model": self._model,
             # Nothing new (the list ends with the model's own stored reply): no input at all,
             # the model continues the chain.
-            "input": cv.messages_to_steps(body[matched:]) or None,
+            "input": steps or None,
             "previous_interaction_id": parent,
             "system_instruction": system,
             **options,
         }
         config = json.dumps([params[k] for k in _INHERITED], sort_keys=True)
-        index = self.chain_index()
         if (self._inherit_config and parent and index.shared
                 and config_of(index.scope, parent) == config):  # fmt: skip
             params.update({k: None for k in _INHERITED})
             params["extra_headers"] = {INHERIT_HEADER: "true"}
         if one_off:
             params["store"] = False
-        plan = _Plan(params, body, hashes, matched, one_off, agent, config)
-        plan.record = CallRecord(len(body), len(body) - matched, parent, None, not one_off, agent)
-        return plan
+        record = CallRecord(len(body), len(body) - matched, parent, None, not one_off, agent,
+                            quoted)  # fmt: skip
+        return Plan(params, body, hashes, matched, one_off, agent, config, record)
+
+    async def _open(
+        self, messages: Sequence[LLMMessage], options: dict[str, Any], one_off: bool,
+        agent: str | None, send: Callable[[dict[str, Any]], Awaitable[Any]],
+    ) -> tuple[Plan, Any]:  # fmt: skip
+        """Plan and ``send`` a call; after a 404 for a remembered id, forget it and go again.
+
+        A 404 names a quoted interaction or the parent. Quotes are suspected first: the call
+        goes again with their text; if that works they were gone and are forgotten, if it 404s
+        too the parent is stale and is forgotten (quotes are used again after that).
+        """
+        quotes, suspects = True, []
+        for _attempt in range(_MAX_STALE + 1):
+            plan = await self._plan(messages, options, one_off, agent, quotes=quotes)
+            try:
+                response = await send(plan.params)
+            except APIStatusError as exc:
+                if exc.status_code != 404:
+                    raise
+                if plan.record.quoted:
+                    quotes, suspects = False, plan.record.quoted
+                elif plan.matched:
+                    self.chain_index().forget(plan.hashes[plan.matched - 1])
+                    quotes, suspects = True, []
+                else:
+                    raise
+                continue
+            if suspects:
+                self.chain_index().outputs.forget(suspects)
+            return plan, response
+        raise RuntimeError("No usable chain after repeated stale interaction ids")
 
     async def _finish(
-        self, plan: _Plan, interaction_id: str | None, steps: list[Any]
+        self, plan: Plan, interaction_id: str | None, steps: list[Any], status: str | None
     ) -> tuple[Any, str | None]:
         content, thought = cv.assistant_parts(steps)
         plan.record.interaction_id = interaction_id
-        if not plan.one_off and interaction_id:
-            reply = cv.assistant_reply(content, thought)
-            full = cv.extend_hash(plan.hashes[-1], reply)
-            shapes = cv.shape(plan.body[plan.matched :])
-            note_config(self.chain_index().scope, interaction_id, plan.config)
-            try:
-                await self.chain_index().tag(interaction_id, full, shapes)
-            except Exception:
-                # Untagged: later calls resend from an earlier prefix; nothing is inconsistent.
-                self.chain_index().forget(full)
+        self.calls.append(plan.record)
+        if plan.one_off or not interaction_id:
+            return content, thought
+        index = self.chain_index()
+        output = None
+        # Quotable: a finished text reply that is exactly what a quote of it resolves to.
+        if (index.shared and status == "completed" and isinstance(content, str)
+                and output_text(steps) == content):  # fmt: skip
+            output = index.outputs.remember(interaction_id, content)
+        full = cv.extend_hash(plan.hashes[-1], cv.assistant_reply(content, thought))
+        note_config(index.scope, interaction_id, plan.config)
+        try:
+            await index.tag(interaction_id, full, cv.shape(plan.body[plan.matched :]), output)
+        except Exception:
+            # Untagged: later calls resend from an earlier prefix; nothing is inconsistent.
+            index.forget(full)
         return content, thought
 
     def _result(self, interaction: Any, content: Any, thought: str | None) -> CreateResult:
@@ -333,12 +301,32 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
         return CreateResult(finish_reason=cv.finish_reason(status, content), content=content,
                             usage=usage, cached=False, thought=thought)  # fmt: skip
 
-    def _stale(self, plan: _Plan, exc: Exception) -> bool:
-        """A 404 for the parent: the remembered id is gone (deleted, or another database)."""
-        if isinstance(exc, APIStatusError) and exc.status_code == 404 and plan.matched:
-            self.chain_index().forget(plan.hashes[plan.matched - 1])
-            return True
-        return False
+    @asynccontextmanager
+    async def _observed(self, one_off: bool, agent: str | None) -> AsyncIterator[None]:
+        """Report an agent call to the run observer (``TeamStateStore.run`` checkpoints)."""
+        observer = None if one_off else RUN_OBSERVER.get()
+        if observer is not None:
+            await observer.before_call(agent)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            if observer is not None:
+                observer.after_call(agent, ok)
+
+    def _classify(self, extra_create_args: Mapping[str, Any]) -> tuple[bool, str | None]:
+        one_off, agent = caller()
+        if extra_create_args.get(ONE_OFF_ARG) is not None:
+            one_off = bool(extra_create_args[ONE_OFF_ARG])
+        return one_off or self._chain == "never", agent
+
+    def _options(
+        self, tools: Sequence[Tool | ToolSchema], tool_choice: Any,
+        json_output: bool | type[BaseModel] | None, extra_create_args: Mapping[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        return request_options(self._generation_config, self._labels, tools, tool_choice,
+                               json_output, extra_create_args)  # fmt: skip
 
     # -- ChatCompletionClient -----------------------------------------------------------
     async def create(
@@ -353,35 +341,20 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
     ) -> CreateResult:
         options = self._options(tools, tool_choice, json_output, extra_create_args)
         one_off, agent = self._classify(extra_create_args)
-        observer = None if one_off else RUN_OBSERVER.get()
-        if observer is not None:
-            await observer.before_call(agent)
-        ok = False
-        try:
-            for _attempt in range(_MAX_STALE + 1):
-                plan = await self._plan(messages, options, one_off, agent)
-                try:
-                    future = asyncio.ensure_future(
-                        self.interstate_client().interactions.create(**plan.params)
-                    )
-                    if cancellation_token is not None:
-                        cancellation_token.link_future(future)
-                    interaction = await future
-                except Exception as exc:
-                    if self._stale(plan, exc):
-                        continue
-                    raise
-                if interaction.status not in ("completed", "requires_action", "incomplete"):
-                    raise InteractionFailedError(interaction)
-                steps = [s.to_wire() for s in interaction.steps or []]
-                content, thought = await self._finish(plan, interaction.id, steps)
-                self.calls.append(plan.record)
-                ok = True
-                return self._result(interaction, content, thought)
-            raise RuntimeError("No usable chain after repeated stale interaction ids")
-        finally:
-            if observer is not None:
-                observer.after_call(agent, ok)
+
+        async def send(params: dict[str, Any]) -> Interaction:
+            future = asyncio.ensure_future(self.interstate_client().interactions.create(**params))
+            if cancellation_token is not None:
+                cancellation_token.link_future(future)
+            return await future
+
+        async with self._observed(one_off, agent):
+            plan, interaction = await self._open(messages, options, one_off, agent, send)
+            if interaction.status not in _SETTLED:
+                raise InteractionFailedError(interaction)
+            steps = [s.to_wire() for s in interaction.steps or []]
+            content, thought = await self._finish(plan, interaction.id, steps, interaction.status)
+        return self._result(interaction, content, thought)
 
     async def create_stream(
         self,
@@ -396,60 +369,38 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
     ) -> AsyncGenerator[str | CreateResult, None]:
         options = self._options(tools, tool_choice, json_output, extra_create_args)
         one_off, agent = self._classify(extra_create_args)
-        observer = None if one_off else RUN_OBSERVER.get()
-        if observer is not None:
-            await observer.before_call(agent)
-        ok = False
-        try:
-            for _attempt in range(_MAX_STALE + 1):
-                plan = await self._plan(messages, options, one_off, agent)
-                try:
-                    stream = await self.interstate_client().interactions.create(
-                        stream=True, **plan.params
-                    )
-                except Exception as exc:
-                    if self._stale(plan, exc):
-                        continue
-                    raise
-                accumulator = StepAccumulator()
-                final: Any = None
-                interaction_id: str | None = None
-                async with stream:
-                    async for event in stream:
-                        if cancellation_token is not None and cancellation_token.is_cancelled():
-                            raise asyncio.CancelledError()
-                        if isinstance(event, ErrorEvent):
-                            message = event.error.message if event.error else "stream error"
-                            raise RuntimeError(f"Interaction stream failed: {message}")
-                        accumulator.apply_event(event.to_wire())
-                        interaction = getattr(event, "interaction", None)
-                        if interaction is not None:
-                            interaction_id = interaction.id
-                            if event.event_type == "interaction.completed":
-                                final = interaction
-                        if isinstance(event, StepDelta) and event.delta.type == "text":
-                            step = accumulator.steps[event.index]
-                            if step.get("type") == "model_output" and event.delta.text:
-                                yield event.delta.text
-                if final is None or final.status not in ("completed", "requires_action",
-                                                         "incomplete"):  # fmt: skip
-                    raise InteractionFailedError(final or Interaction(id=interaction_id,
-                                                                      status="failed"))  # fmt: skip
-                content, thought = await self._finish(plan, interaction_id, accumulator.steps)
-                self.calls.append(plan.record)
-                ok = True
-                yield self._result(final, content, thought)
-                return
-            raise RuntimeError("No usable chain after repeated stale interaction ids")
-        finally:
-            if observer is not None:
-                observer.after_call(agent, ok)
 
-    def _classify(self, extra_create_args: Mapping[str, Any]) -> tuple[bool, str | None]:
-        one_off, agent = _caller()
-        if extra_create_args.get(ONE_OFF_ARG) is not None:
-            one_off = bool(extra_create_args[ONE_OFF_ARG])
-        return one_off or self._chain == "never", agent
+        async def send(params: dict[str, Any]) -> Any:
+            return await self.interstate_client().interactions.create(stream=True, **params)
+
+        async with self._observed(one_off, agent):
+            plan, stream = await self._open(messages, options, one_off, agent, send)
+            accumulator = StepAccumulator()
+            final: Any = None
+            interaction_id: str | None = None
+            async with stream:
+                async for event in stream:
+                    if cancellation_token is not None and cancellation_token.is_cancelled():
+                        raise asyncio.CancelledError()
+                    if isinstance(event, ErrorEvent):
+                        message = event.error.message if event.error else "stream error"
+                        raise RuntimeError(f"Interaction stream failed: {message}")
+                    accumulator.apply_event(event.to_wire())
+                    interaction = getattr(event, "interaction", None)
+                    if interaction is not None:
+                        interaction_id = interaction.id
+                        if event.event_type == "interaction.completed":
+                            final = interaction
+                    if isinstance(event, StepDelta) and event.delta.type == "text":
+                        step = accumulator.steps[event.index]
+                        if step.get("type") == "model_output" and event.delta.text:
+                            yield event.delta.text
+            if final is None or final.status not in _SETTLED:
+                raise InteractionFailedError(final or Interaction(id=interaction_id,
+                                                                  status="failed"))  # fmt: skip
+            content, thought = await self._finish(plan, interaction_id, accumulator.steps,
+                                                  final.status)  # fmt: skip
+        yield self._result(final, content, thought)
 
     def actual_usage(self) -> RequestUsage:
         return self._usage
@@ -489,6 +440,7 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
             model_info=self._model_info, generation_config=self._generation_config or None,
             chain=self._chain, labels=self._labels, token_limit=self._token_limit,
             max_retries=self._max_retries, inherit_config=self._inherit_config,
+            quote_inputs=self._quote_inputs,
         )  # fmt: skip
 
     @classmethod
@@ -499,4 +451,5 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
             model_info=config.model_info, generation_config=config.generation_config,
             chain=config.chain, labels=config.labels, token_limit=config.token_limit,
             max_retries=config.max_retries, inherit_config=config.inherit_config,
+            quote_inputs=config.quote_inputs,
         )  # fmt: skip

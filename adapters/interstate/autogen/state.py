@@ -6,7 +6,11 @@ participant's model context (reference/autogen.md §3). ``TeamStateStore`` store
 * **the transcript** — the manager's thread as a chain of recorded interactions (one per
   checkpoint, holding only the messages added since the previous one, as steps; the rest of
   each message — id, source, type, timestamps — as the interaction's ``autogen_thread``
-  metadata);
+  metadata). A message whose text is the whole output of a model call the server holds (every
+  agent reply made through ``InteractionsChatCompletionClient``) is stored as that
+  interaction's id instead of a second copy of the text (``"_q"`` in its metadata entry); ``load``
+  reads the text back from the model-call chains, which it fetches for the agent contexts
+  anyway. So those interactions must be kept as long as the state is;
 * **agent contexts as references** — each model context is the chain of a stored interaction
   (normally the agent's last model call, made by ``InteractionsChatCompletionClient``) plus a
   short tail; a context no stored chain covers is recorded once (``record``) and referenced;
@@ -38,20 +42,18 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, AsyncIterator, Mapping
 
 from autogen_agentchat.base import TaskResult, Team
-from autogen_agentchat.messages import (
-    BaseAgentEvent,
-    BaseChatMessage,
-    HandoffMessage,
-    MessageFactory,
-)
+from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, MessageFactory
 from autogen_core.models import AssistantMessage, LLMMessage
 from interstate.client import AsyncClient
+from interstate.errors import NotFoundError
 from interstate.types.extensions import ExtendedInteraction
 
 from . import _convert as cv
+from ._calls import RUN_OBSERVER
 from ._chains import CHAIN_KEY, SHAPE_KEY, ChainIndex
-from .client import RUN_OBSERVER, InteractionsChatCompletionClient
-from .context import STATE_KEY, TURN_KEY
+from ._repair import clear_active_speakers, manager_of, repair
+from .client import InteractionsChatCompletionClient
+from .context import STATE_KEY
 
 __all__ = ["TeamStateStore"]
 
@@ -62,10 +64,14 @@ DOC_KEY = "autogen_state"
 RECORD_MODEL = "autogen-state"
 #: Context messages after the referenced chain kept inline; longer tails are recorded.
 TAIL_INLINE_MAX = 2
+#: Metadata entry of a transcript message whose text is a stored interaction's output.
+QUOTE_BOOK = "_q"
+
+
 def _pack(rest: Mapping[str, Any], steps: int) -> dict[str, Any]:
     """A thread message's bookkeeping, compacted (``_unpack`` inverts it)."""
     book = dict(rest)
-    if steps != 1:
+    if steps != 1 and QUOTE_BOOK not in book:
         book["_n"] = steps
     usage = book.get("models_usage")
     if isinstance(usage, Mapping) and set(usage) == {"prompt_tokens", "completion_tokens"}:
@@ -73,21 +79,17 @@ def _pack(rest: Mapping[str, Any], steps: int) -> dict[str, Any]:
     return book
 
 
+def _steps_of(book: Mapping[str, Any]) -> int:
+    """How many of the record's input steps a thread message's metadata entry stands for."""
+    return 0 if QUOTE_BOOK in book else int(book.get("_n", 1))
+
+
 def _unpack(book: Mapping[str, Any]) -> dict[str, Any]:
-    rest = {k: v for k, v in book.items() if k != "_n"}
+    rest = {k: v for k, v in book.items() if k not in ("_n", QUOTE_BOOK)}
     usage = rest.get("models_usage")
     if isinstance(usage, list):
         rest["models_usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1]}
     return rest
-
-
-def _replayed(dump: Mapping[str, Any], factory: MessageFactory) -> list[LLMMessage]:
-    """The LLM messages an AssistantAgent adds to its context for one buffered chat message."""
-    message = factory.create(dict(dump))
-    if not isinstance(message, BaseChatMessage):
-        return []
-    added: list[LLMMessage] = list(message.context) if isinstance(message, HandoffMessage) else []
-    return [*added, message.to_model_message()]
 
 
 class TeamStateStore:
@@ -121,6 +123,8 @@ class TeamStateStore:
         self._thread_ids: list[str] = []
         self._synced = False
         self._last_checkpoint: tuple[int, str | None] | None = None
+        #: Chains read during the current load: turn id -> (chain, position in it).
+        self._fetched: dict[str, tuple[list[ExtendedInteraction], int]] | None = None
 
     # -- plumbing -----------------------------------------------------------------------
     def _current(self) -> tuple[AsyncClient, ChainIndex]:
@@ -160,18 +164,62 @@ class TeamStateStore:
         latest = await self._latest()
         return [] if latest is None else await self._client().interstate.chain(latest.id)
 
-    async def _transcript(self, head: str) -> list[dict[str, Any]]:
-        thread: list[dict[str, Any]] = []
+    async def _books(self, head: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """The transcript as stored: per thread message, its metadata entry and its steps."""
+        entries: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         for turn in await self._client().interstate.chain(head):
             books = (turn.interstate.metadata if turn.interstate else {}).get(THREAD_KEY) or []
             steps = [s.to_wire() for s in (turn.input or [])]  # type: ignore[union-attr]
             position = 0
             for book in books:
-                count = int(book.get("_n", 1))
-                rest = _unpack(book)
-                thread.append(cv.chat_from_steps(steps[position : position + count], rest))
+                count = _steps_of(book)
+                entries.append((book, steps[position : position + count]))
                 position += count
+        return entries
+
+    async def _transcript(self, head: str) -> list[dict[str, Any]]:
+        entries = await self._books(head)
+        texts = await self._quoted_texts([b[QUOTE_BOOK] for b, _ in entries if QUOTE_BOOK in b])
+        thread: list[dict[str, Any]] = []
+        for book, steps in entries:
+            if QUOTE_BOOK in book:
+                text = texts[book[QUOTE_BOOK]]
+                steps = [{"type": "model_output", "content": [{"type": "text", "text": text}]}]
+            thread.append(cv.chat_from_steps(steps, _unpack(book)))
         return thread
+
+    async def _quoted_texts(self, ids: list[str]) -> dict[str, str]:
+        """The output texts of the model calls the transcript refers to."""
+        texts: dict[str, str] = {}
+        for interaction_id in reversed(ids):  # newest first: its chain holds earlier replies
+            if interaction_id in texts:
+                continue
+            try:
+                chain = await self._chain(interaction_id)
+            except NotFoundError as exc:
+                raise LookupError(
+                    f"The team state {self.key!r} takes a message's text from interaction "
+                    f"{interaction_id}, which is gone (deleted, or another server or API key)"
+                ) from exc
+            texts.update({turn.id: turn.output_text for turn in chain if turn.id})
+        return texts
+
+    async def _chain(self, interaction_id: str) -> list[ExtendedInteraction]:
+        """The chain up to ``interaction_id``. During a load, chains already read are reused
+        (the transcript's replies and the agent contexts are mostly the same chains). Completed
+        turns' outputs become quotable for the model client (and for later saves)."""
+        memo = self._fetched
+        if memo is not None and interaction_id in memo:
+            chain, position = memo[interaction_id]
+            return chain[: position + 1]
+        chain = await self._client().interstate.chain(interaction_id)
+        outputs = self._index().outputs
+        for position, turn in enumerate(chain):
+            if turn.id and memo is not None:
+                memo[turn.id] = (chain, position)
+            if turn.id and turn.status == "completed" and turn.steps:
+                outputs.remember(turn.id, turn.output_text)
+        return chain
 
     async def _sync(self) -> None:
         """Learn the newest checkpoint (another process may have written it)."""
@@ -180,7 +228,7 @@ class TeamStateStore:
         latest = await self._latest()
         if latest is not None:
             self._head = latest.id
-            self._thread_ids = [m.get("id") for m in await self._transcript(latest.id)]
+            self._thread_ids = [book.get("id") for book, _ in await self._books(latest.id)]
         self._synced = True
 
     # -- save ---------------------------------------------------------------------------
@@ -196,7 +244,7 @@ class TeamStateStore:
     async def _save_state(self, state: Mapping[str, Any], *, settled: bool, active: str | None) -> str:
         await self._sync()
         agent_states: Mapping[str, Any] = state.get("agent_states") or {}
-        manager_name, manager = _manager_of(agent_states)
+        manager_name, manager = manager_of(agent_states)
         thread = list(manager.get("message_thread") or [])
         ids = [m.get("id") for m in thread]
         parent = self._head
@@ -207,8 +255,13 @@ class TeamStateStore:
             known = len(self._thread_ids)
         steps: list[dict[str, Any]] = []
         books: list[dict[str, Any]] = []
+        outputs = self._index().outputs
         for dump in thread[known:]:
             message_steps, rest = cv.chat_to_steps(dump)
+            content = dump.get("content")
+            quoted = outputs.whole(content) if isinstance(content, str) else None
+            if quoted is not None:  # the text is that model call's output: store the id only
+                message_steps, rest = [], {**rest, QUOTE_BOOK: quoted}
             steps += message_steps
             books.append(_pack(rest, len(message_steps)))
         by_id = {m.get("id"): m for m in thread}
@@ -292,11 +345,18 @@ class TeamStateStore:
         if state is None:
             return False
         await team.load_state(state)
-        await _clear_active_speakers(team)
+        await clear_active_speakers(team)
         return True
 
     async def load_state(self, team: Team | None = None) -> dict[str, Any] | None:
         """The newest saved state as the stock ``TeamState`` dict (repaired), or None."""
+        self._fetched = {}
+        try:
+            return await self._load_state(team)
+        finally:
+            self._fetched = None
+
+    async def _load_state(self, team: Team | None) -> dict[str, Any] | None:
         latest = await self._latest()
         self._synced = True
         if latest is None:
@@ -312,7 +372,7 @@ class TeamStateStore:
         agent_states[manager_name] = {**manager_rest, "message_thread": thread}
         state = {**doc["state"], "agent_states": agent_states}
         factory = getattr(team, "_message_factory", None) or MessageFactory()
-        _repair(state, settled=bool(doc.get("settled")), active=doc.get("active"), factory=factory)
+        repair(state, settled=bool(doc.get("settled")), active=doc.get("active"), factory=factory)
         self._head, self._thread_ids = latest.id, [m.get("id") for m in thread]
         return state
 
@@ -342,7 +402,7 @@ class TeamStateStore:
     async def _chain_messages(self, interaction_id: str, source: str) -> list[LLMMessage]:
         """The messages a stored chain holds (the inverse of what the model client sends)."""
         messages: list[LLMMessage] = []
-        chain = await self._client().interstate.chain(interaction_id)
+        chain = await self._chain(interaction_id)
         for turn in chain:
             metadata = turn.interstate.metadata if turn.interstate else {}
             steps = [s.to_wire() for s in (turn.input or [])]  # type: ignore[union-attr]
@@ -399,7 +459,7 @@ class _Checkpoints:
         if agent is None:
             return
         state = dict(await self.team.save_state())
-        _, manager = _manager_of(state.get("agent_states") or {})
+        _, manager = manager_of(state.get("agent_states") or {})
         mark = (len(manager.get("message_thread") or []), agent)
         self.active = agent
         if mark == self.store._last_checkpoint:
@@ -422,77 +482,3 @@ async def _observing(observer: _Checkpoints) -> AsyncIterator[None]:
             RUN_OBSERVER.reset(token)
         except ValueError:  # reset from another context (generator closed elsewhere)
             RUN_OBSERVER.set(None)
-
-
-def _manager_of(agent_states: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
-    for name, state in agent_states.items():
-        if isinstance(state, Mapping) and "message_thread" in state:
-            return name, state
-    raise ValueError("The team state has no group chat manager (no message_thread)")
-
-
-def _repair(state: dict[str, Any], *, settled: bool, active: str | None, factory: MessageFactory) -> None:
-    """Undo what an interrupted turn left behind (see the module docstring)."""
-    agent_states = state["agent_states"]
-    manager_name, manager = _manager_of(agent_states)
-    participants = [n for n in agent_states if n != manager_name]
-    for name in participants:
-        if _drop_replayed_input(agent_states[name], factory):
-            active = active or name
-    if settled or active is None or active not in participants:
-        return
-    kind = manager.get("type")
-    if kind == "RoundRobinManagerState":
-        manager["next_speaker_index"] = participants.index(active)
-    elif kind == "SelectorManagerState":
-        before = [m.get("source") for m in manager["message_thread"]
-                  if m.get("source") in participants and "content" in m]  # fmt: skip
-        manager["previous_speaker"] = before[-1] if before else None
-    elif kind == "SwarmManagerState":
-        manager["current_speaker"] = active
-
-
-def _drop_replayed_input(container: Any, factory: MessageFactory) -> bool:
-    """Cut an agent's context before the input its container will replay; True if cut."""
-    if not isinstance(container, dict) or not container.get("message_buffer"):
-        return False
-    agent_state = container.get("agent_state")
-    context = agent_state.get("llm_context") if isinstance(agent_state, dict) else None
-    if not isinstance(context, dict) or not isinstance(context.get("messages"), list):
-        return False
-    replay = [m for dump in container["message_buffer"] for m in _replayed(dump, factory)]
-    messages = cv.parse_llm_messages(context["messages"])
-    width = len(replay)
-    for start in range(len(messages) - width, -1, -1):
-        if messages[start : start + width] != replay:
-            continue
-        after = messages[start + width :]
-        if any(isinstance(m, AssistantMessage) and isinstance(m.content, str) for m in after):
-            return False  # that turn finished; the buffer is newer input
-        context["messages"] = cv.dump_llm_messages(messages[:start])
-        context.pop(TURN_KEY, None)
-        ours = context.get(STATE_KEY)
-        lead = len(messages) - len(cv.split_system(messages)[1])
-        if isinstance(ours, dict) and int(ours.get("n", 0)) > start - lead:
-            context.pop(STATE_KEY, None)
-        return True
-    return False
-
-
-async def _clear_active_speakers(team: Team) -> None:
-    """Forget the speaker a failed run left marked active in this team object's manager
-    (AutoGen does not reset it, so the same team object would stall after a retry)."""
-    try:
-        from autogen_agentchat.teams._group_chat._base_group_chat_manager import (
-            BaseGroupChatManager,
-        )
-        from autogen_core import AgentId
-
-        agent_id = AgentId(team._group_chat_manager_topic_type, team._team_id)  # type: ignore[attr-defined]
-        manager = await team._runtime.try_get_underlying_agent_instance(  # type: ignore[attr-defined]
-            agent_id, type=BaseGroupChatManager
-        )
-        manager._active_speakers.clear()
-    except Exception:  # pragma: no cover - other team types, or a remote runtime
-        pass
-
