@@ -5,30 +5,36 @@ tools each), ``--tasks`` tasks assigned in turn; as CrewAI does for sequential c
 prompt carries every earlier task's output as context. Each task makes ``--tool-calls`` tool
 calls (results of ``--result-bytes``) and then answers with ``--answer-bytes`` of text; with
 ``--react`` the agents use CrewAI's ReAct text protocol (tool descriptions in a long system
-prompt) instead of native tool calling. The same crew is kicked off three times:
+prompt) instead of native tool calling. The crew and its deterministic model are in
+``crewai_workload.py``. The same crew is kicked off three times:
 
 * **stock** — a ``BaseLLM`` that answers deterministically and records what CrewAI's agent
   executor hands it on every call: the JSON body ``{"model", "messages", "tools", "stop"}`` a
   full-history chat-completions provider would send (encoded by httpx, as a provider SDK does);
 * **interstate** — ``InteractionsLLM`` on an embedded interstate server whose model gives the same
-  answers; its bytes are the request bodies it actually sends (an httpx event hook): only the
-  new messages, chained with ``previous_interaction_id``, and — through the interstate extension
-  ``x-interstate-inherit-config`` — the system prompt and tools only when they change;
-* **google-style** — the same LLM with ``inherit_config=False``: what it sends to Google's
-  Interactions API, where system prompt and tools must be resent on every turn.
+  answers; its bytes are the request bodies it actually sends (an httpx event hook), including
+  the configuration roots it records: only the new messages, chained with
+  ``previous_interaction_id``; the system prompt and tools once per agent (inherited config,
+  configuration roots); the earlier outputs in a task's prompt as ``interstate_quote``
+  references to the interactions that produced them;
+* **google-style** — the same LLM on a client that reports no extensions: what it sends to
+  Google's Interactions API, where system prompt and tools are resent on every turn and earlier
+  outputs go as text.
 
 The interstate runs also record what CrewAI handed them; the script checks that this equals the
 stock run call by call (same crew, same calls, same prompts), so the comparison is like for like.
 
 It prints per-call sizes (first and last task; ``--per-call`` for all), totals and ratios, then
-where the bytes go — system prompt, tool schemas, task prompts, the earlier outputs quoted as
-context, tool results, model turns resent, framing — and a floor: what any protocol that keeps
-the history on the server must still send while CrewAI runs the tools (each new byte once). Each
-CrewAI task is a new conversation, so its first call carries the task prompt with all earlier
-outputs; on crews with few tool calls per task that, and the tool results, dominate.
+where the bytes go — system prompt, tool schemas, task prompts, the earlier outputs (interstate:
+the quotes), tool results, model turns resent, framing — and a floor: what any protocol that
+keeps the history on the server must still send while CrewAI runs the tools (each new byte once:
+every tool result, every task's own prompt, each agent's configuration). Interstate's sizes are
+flat per call; what it sends above the floor is framing (model name, parent id, labels, step
+wrappers) and the quote references. With few tool calls per task stock resends little, so the
+floor itself can be above 10% of stock; ``--sweep`` prints the totals for more tool calls.
 
     python bench/crewai.py [--tasks 10] [--agents 3] [--tool-calls 3] [--result-bytes 1000]
-                           [--answer-bytes 800] [--react] [--per-call]
+                           [--answer-bytes 800] [--react] [--per-call] [--sweep]
 """
 
 from __future__ import annotations
@@ -56,117 +62,28 @@ import httpx  # noqa: E402
 
 logging.disable(logging.WARNING)
 
-# -- the crew ------------------------------------------------------------------------------------
 
-#: (role, goal, backstory, [(tool name, description, parameter)]) — written like real crews.
-AGENTS = [
-    ("Senior Market Researcher",
-     "Uncover reliable, current facts about the market segment assigned in each task",
-     "You spent ten years at an industry analyst firm. You never state a number without a "
-     "source, you cross-check claims between at least two independent sources, and you flag "
-     "anything that looks like marketing copy rather than evidence.",
-     [("search_web", "Search the web and return the top results with titles, URLs and snippets.",
-       "query"),
-      ("fetch_page", "Fetch a web page and return its main text content, without navigation.",
-       "url")]),
-    ("Data Analyst",
-     "Turn raw findings into quantified, comparable metrics with clear assumptions",
-     "A former quant who likes tidy tables. You state every assumption explicitly, prefer "
-     "ranges over point estimates when the data is thin, and you check that units and time "
-     "periods match before comparing two figures.",
-     [("query_database", "Run a read-only SQL query on the company's market database and "
-       "return the rows as CSV.", "sql"),
-      ("compute_statistics", "Compute descriptive statistics (mean, median, growth rates) for "
-       "a series of numbers given as a JSON list.", "series")]),
-    ("Report Writer",
-     "Write clear, well-structured report sections for an executive audience",
-     "You edit a business publication. You write in short paragraphs with concrete numbers, "
-     "you cut jargon, and every claim in your text can be traced back to the research notes "
-     "you were given.",
-     [("style_guide", "Look up the house style guide entry for a term or formatting question.",
-       "topic"),
-      ("search_archive", "Search earlier published reports for passages on a topic.", "query")]),
-]  # fmt: skip
+def _load_workload() -> Any:
+    """``crewai_workload.py`` beside this file, loaded by path (this folder is off sys.path)."""
+    import importlib.util
 
-TOPICS = ["battery storage", "heat pumps", "solar inverters", "EV charging", "smart meters",
-          "offshore wind", "green hydrogen", "grid software", "home insulation", "e-bikes",
-          "district heating", "carbon capture"]  # fmt: skip
+    spec = importlib.util.spec_from_file_location(
+        "interstate_bench_crewai_workload", os.path.join(_HERE, "crewai_workload.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
+_workload = _load_workload()
+AGENTS, TOPICS, Script = _workload.AGENTS, _workload.TOPICS, _workload.Script
+build_crew, bench_provider = _workload.build_crew, _workload.bench_provider
+
+#: Tool calls per task for ``--sweep``.
+SWEEP = (3, 5, 8, 10, 20)
 _OBSERVATION = "\nObservation:"
 _CALL_ID = re.compile(rb"call_[0-9a-z]{10}_[0-9]+")
-
-
-def task_marker(n: int) -> str:
-    return f"[task-{n:02d}]"
-
-
-@dataclass
-class Script:
-    """What every agent answers — the single source of truth for both LLMs."""
-
-    agents: int
-    tool_calls: int
-    result_bytes: int
-    answer_bytes: int
-    react: bool
-
-    def model(self, agent: int) -> str:
-        return f"bench-agent-{agent}"
-
-    def tool(self, agent: int, turn: int) -> tuple[str, str, str]:
-        tools = AGENTS[agent % len(AGENTS)][3]
-        return tools[turn % len(tools)]
-
-    def reply(self, model: str, first_user_text: str, turn: int) -> dict[str, Any]:
-        """The scripted reply (``{"function_calls": [...]}`` or ``{"text": ...}``) for a turn."""
-        agent = int(model.rsplit("-", 1)[1])
-        found = re.search(r"\[task-(\d+)\]", first_user_text)
-        task = int(found.group(1)) if found else -1
-        if turn < self.tool_calls:
-            name, _, param = self.tool(agent, turn)
-            arguments = {param: f"{TOPICS[task % len(TOPICS)]} step {turn}"}
-            if self.react:
-                return {"text": f"Thought: I need more information before answering.\n"
-                                f"Action: {name}\nAction Input: {json.dumps(arguments)}"}  # fmt: skip
-            return {"function_calls": [{"name": name, "arguments": arguments}]}
-        head = f"Findings for task {task} ({TOPICS[task % len(TOPICS)]}): "
-        line = "demand grew steadily while unit costs fell; adoption is led by early movers. "
-        answer = (head + line * (self.answer_bytes // len(line) + 1))[: self.answer_bytes - 1] + "."
-        if self.react:
-            return {"text": f"Thought: I now know the final answer\nFinal Answer: {answer}"}
-        return {"text": answer}
-
-
-def build_crew(llms: list[Any], tasks: int, result_bytes: int) -> Any:
-    from crewai import Agent, Crew, Process, Task
-    from crewai.tools import BaseTool
-
-    def make_tool(name: str, description: str, param: str) -> BaseTool:
-        from pydantic import create_model
-
-        schema = create_model(f"{name}_args", **{param: (str, ...)})
-
-        class Tool(BaseTool):
-            def _run(self, **kwargs: Any) -> str:
-                line = f"{name} result for {kwargs.get(param)!r}: a relevant passage of text. "
-                return (line * (result_bytes // len(line) + 1))[:result_bytes]
-
-        return Tool(name=name, description=description, args_schema=schema)
-
-    agents = [Agent(role=role, goal=goal, backstory=backstory, llm=llm,
-                    tools=[make_tool(*spec) for spec in tools])
-              for (role, goal, backstory, tools), llm in zip(AGENTS, llms)]  # fmt: skip
-    work = [
-        Task(description=f"{task_marker(n)} Investigate the {TOPICS[n % len(TOPICS)]} segment: "
-                         "size, growth, main players and risks. Use your tools, and build on the "
-                         "findings of the earlier tasks.",
-             expected_output="A section of 100-200 words with concrete figures.",
-             agent=agents[n % len(agents)])
-        for n in range(tasks)
-    ]  # fmt: skip
-    return Crew(agents=agents, tasks=work, process=Process.sequential)
-
 
 # -- what CrewAI hands the LLM, and what a stock provider sends -----------------------------------
 
@@ -255,7 +172,12 @@ def interstate_parts(raw: bytes, context: str = "") -> Parts:
     )
     for step in body.get("input") or []:
         if step["type"] == "user_input":
-            text = "".join(c.get("text", "") for c in step.get("content") or [])
+            # quoted earlier outputs: references, and the dividers CrewAI puts between them
+            content = step.get("content") or []
+            quotes = [i for i, c in enumerate(content) if c["type"] == "interstate_quote"]
+            referenced = set(quotes) | {i + 1 for i in quotes if i + 2 in quotes}
+            parts.context += sum(json_len(content[i]) for i in referenced)
+            text = "".join(c.get("text", "") for i, c in enumerate(content) if i not in referenced)
             if text.startswith(_OBSERVATION.lstrip()):  # ReAct: the tool result, as user text
                 parts.results += json_len(text)
             else:
@@ -277,10 +199,11 @@ def contexts(answers: list[str], tasks: list[int]) -> list[str]:
 
 @dataclass
 class Recorder:
-    """Per call: what CrewAI handed the LLM (as a stock body) and, for interstate, what was sent."""
+    """Per call: what CrewAI handed the LLM (as a stock body) and, for interstate, the request
+    bodies it sent (the create, after any configuration root recorded for it)."""
 
     received: list[bytes] = field(default_factory=list)
-    sent: list[bytes] = field(default_factory=list)
+    sent: list[list[bytes]] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)
     tasks: list[int] = field(default_factory=list)
 
@@ -326,12 +249,12 @@ def stock_llms(script: Script, recorder: Recorder) -> list[Any]:
     return [StockLLM(model=script.model(a)) for a in range(script.agents)]
 
 
-def interstate_llms(script: Script, recorder: Recorder, client: Any, inherit: bool) -> list[Any]:
+def interstate_llms(script: Script, recorder: Recorder, client: Any) -> list[Any]:
     from interstate.crewai import InteractionsLLM
 
     def hook(request: httpx.Request) -> None:
-        if request.method == "POST" and request.url.path.endswith("/interactions"):
-            recorder.sent.append(request.read())
+        if request.method == "POST" and request.url.path.endswith(("/interactions", "/record")):
+            recorder.sent[-1].append(request.read())
 
     client._http.event_hooks["request"].append(hook)
 
@@ -339,24 +262,23 @@ def interstate_llms(script: Script, recorder: Recorder, client: Any, inherit: bo
         def call(self, messages: Any, tools: Any = None, *args: Any, **kwargs: Any) -> Any:
             if not isinstance(messages, str):
                 recorder.receive(self, messages, tools)
+                recorder.sent.append([])
             return super().call(messages, tools, *args, **kwargs)
 
-    return [Recording(client=client, model=script.model(a), inherit_config=inherit,
-                      function_calling=not script.react) for a in range(script.agents)]  # fmt: skip
+    return [Recording(client=client, model=script.model(a), function_calling=not script.react)
+            for a in range(script.agents)]  # fmt: skip
 
 
-def bench_provider(script: Script) -> Any:
-    """The server's model for the bench: the scripted provider, replying from ``script``."""
-    from interstate.server.providers import ScriptedProvider
-    from interstate.server.providers.scripted import latest_user_text
+def google_style_client(url: str) -> Any:
+    """A client of the bench's server that behaves as one of Google's endpoint: no extensions."""
+    from interstate.client import Client
 
-    class BenchModel(ScriptedProvider):
-        def _reply_for(self, turn: Any) -> dict[str, Any]:
-            steps = [*turn.history, *turn.input]
-            first = next((s for s in steps if s.get("type") == "user_input"), None)
-            return script.reply(turn.model, latest_user_text([first]) if first else "", turn.depth)
+    class GoogleStyle(Client):
+        @property
+        def supports_extensions(self) -> bool:
+            return False
 
-    return BenchModel()
+    return GoogleStyle.from_url(url)
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -371,10 +293,14 @@ def main() -> None:
     parser.add_argument("--answer-bytes", type=int, default=800, help="size of each task's answer")
     parser.add_argument("--react", action="store_true", help="CrewAI's ReAct text protocol")
     parser.add_argument("--per-call", action="store_true", help="print every call, not a sample")
+    parser.add_argument("--sweep", action="store_true",
+                        help=f"also print totals for {', '.join(map(str, SWEEP))} tool calls per task")
     args = parser.parse_args()
     script = Script(args.agents, args.tool_calls, args.result_bytes, args.answer_bytes, args.react)
     runs, outputs = measure(script, args.tasks)
     report(args, runs, outputs)
+    if args.sweep:
+        sweep(args)
 
 
 def measure(script: Script, tasks: int) -> tuple[dict[str, Recorder], dict[str, Any]]:
@@ -391,9 +317,9 @@ def measure(script: Script, tasks: int) -> tuple[dict[str, Recorder], dict[str, 
     try:
         outputs = {
             "stock": build_crew(stock_llms(script, runs["stock"]), tasks, script.result_bytes).kickoff(),
-            "interstate": build_crew(interstate_llms(script, runs["interstate"], Client.from_url(url), True),
+            "interstate": build_crew(interstate_llms(script, runs["interstate"], Client.from_url(url)),
                                      tasks, script.result_bytes).kickoff(),
-            "google": build_crew(interstate_llms(script, runs["google"], Client.from_url(url), False),
+            "google": build_crew(interstate_llms(script, runs["google"], google_style_client(url)),
                                  tasks, script.result_bytes).kickoff(),
         }  # fmt: skip
     finally:
@@ -411,8 +337,8 @@ def measure(script: Script, tasks: int) -> tuple[dict[str, Recorder], dict[str, 
 def report(args: argparse.Namespace, runs: dict[str, Recorder], outputs: dict[str, Any]) -> None:
     stock = runs["stock"].received
     sizes = {"stock": [len(b) for b in stock],
-             "interstate": [len(b) for b in runs["interstate"].sent],
-             "google": [len(b) for b in runs["google"].sent]}  # fmt: skip
+             "interstate": [sum(map(len, bodies)) for bodies in runs["interstate"].sent],
+             "google": [sum(map(len, bodies)) for bodies in runs["google"].sent]}  # fmt: skip
     tasks, agents = runs["stock"].tasks, runs["stock"].agents
 
     per_task = args.tool_calls + 1
@@ -449,18 +375,11 @@ def report(args: argparse.Namespace, runs: dict[str, Recorder], outputs: dict[st
     print()
 
     # Where the bytes go.
-    quoted = contexts([t.raw for t in outputs["stock"].tasks_output], tasks)
-    breakdown = {"stock": Parts(), "interstate": Parts(), "google": Parts()}
-    for raw, context in zip(stock, quoted):
-        breakdown["stock"].add(stock_parts(raw, context))
-    for name in ("interstate", "google"):
-        for raw, context in zip(runs[name].sent, quoted):
-            breakdown[name].add(interstate_parts(raw, context))
-    first_calls = range(0, n, per_task)
+    breakdown = breakdowns(runs, outputs)
     assert all(breakdown[k].context for k in breakdown) or args.tasks == 1, "no context found"
     rows = [("system prompt", "system"), ("tool schemas", "tools"),
             ("task prompts, CrewAI instructions", "user"),
-            ("earlier outputs quoted as context", "context"),
+            ("earlier outputs (interstate: quotes)", "context"),
             ("tool results (ReAct: observations)", "results"),
             ("model turns resent (calls, answers)", "model_turns"),
             ("framing (ids, labels, JSON)", "framing")]  # fmt: skip
@@ -473,29 +392,67 @@ def report(args: argparse.Namespace, runs: dict[str, Recorder], outputs: dict[st
     print(f"{'total':<37} {total['stock']:>9,} {total['interstate']:>11,} {100.0:>5.1f}% "
           f"{total['google']:>13,}\n")  # fmt: skip
 
-    # The floor for any protocol that keeps the history on the server while CrewAI runs the
-    # tools: every byte the server has not seen, once — each agent's system prompt and tools,
-    # each task's own prompt (not the earlier outputs it quotes: the server holds those as the
-    # earlier tasks' answers), each tool result — and no framing.
-    per_agent: dict[str, int] = {}
-    for i in first_calls:
-        parts = stock_parts(stock[i], quoted[i])
-        per_agent.setdefault(agents[i], parts.system + parts.tools)
     sent = breakdown["interstate"]
-    floor = sum(per_agent.values()) + sent.user + sent.results
+    floor = floor_bytes(runs, outputs, sent)
     ratio = total["interstate"] / total["stock"]
-    firsts = sum(sizes["interstate"][i] for i in first_calls)
+    quotes = sum(b.count(b'"interstate_quote"') for bodies in runs["interstate"].sent for b in bodies)
     print(f"interstate / stock = {100 * ratio:.1f}%: goal (<= 10%) "
           f"{'met' if ratio <= 0.10 else 'NOT met'}.   google-style / stock = "
           f"{100 * total['google'] / total['stock']:.1f}%")  # fmt: skip
-    print(f"* every CrewAI task is a new conversation: the first calls of the {args.tasks} tasks "
-          f"(system, tools, task prompt with context) are {firsts:,} bytes,\n"
-          f"  {100 * firsts / total['interstate']:.0f}% of interstate's total "
-          f"({100 * firsts / total['stock']:.1f}% of stock by themselves); the quoted earlier outputs "
-          f"alone are {100 * sent.context / total['stock']:.1f}% of stock")  # fmt: skip
+    print(f"* earlier outputs quoted as context: stock resends {breakdown['stock'].context:,} bytes "
+          f"of them, interstate sends {quotes} references ({sent.context:,} bytes)")  # fmt: skip
     print(f"* floor, each new byte sent once (tool results alone {sent.results:,} = "
           f"{100 * sent.results / total['stock']:.1f}% of stock): "
-          f"{floor:,} bytes = {100 * floor / total['stock']:.1f}% of stock")  # fmt: skip
+          f"{floor:,} bytes = {100 * floor / total['stock']:.1f}% of stock; above it: "
+          f"framing {sent.framing:,} bytes, quotes {sent.context:,}")  # fmt: skip
+    if floor > 0.10 * total["stock"]:
+        print(f"  With {args.tool_calls} tool calls per task stock resends too little: even the "
+              "floor is above 10% (see --sweep).")  # fmt: skip
+
+
+def breakdowns(runs: dict[str, Recorder], outputs: dict[str, Any]) -> dict[str, Parts]:
+    """Each run's bytes by kind of content, over all calls."""
+    quoted = contexts([t.raw for t in outputs["stock"].tasks_output], runs["stock"].tasks)
+    breakdown = {"stock": Parts(), "interstate": Parts(), "google": Parts()}
+    for raw, context in zip(runs["stock"].received, quoted):
+        breakdown["stock"].add(stock_parts(raw, context))
+    for name in ("interstate", "google"):
+        for bodies, context in zip(runs[name].sent, quoted):
+            for raw in bodies:
+                breakdown[name].add(interstate_parts(raw, context))
+    return breakdown
+
+
+def floor_bytes(runs: dict[str, Recorder], outputs: dict[str, Any], sent: Parts) -> int:
+    """The floor for any protocol that keeps the history on the server while CrewAI runs the
+    tools: every byte the server has not seen, once — each agent's system prompt and tools,
+    each task's own prompt (not the earlier outputs it quotes: the server holds those as the
+    earlier tasks' answers), each tool result — and no framing."""
+    stock, tasks = runs["stock"].received, runs["stock"].tasks
+    quoted = contexts([t.raw for t in outputs["stock"].tasks_output], tasks)
+    per_agent: dict[str, int] = {}
+    for i, agent in enumerate(runs["stock"].agents):
+        if i == 0 or tasks[i] != tasks[i - 1]:  # a task's first call
+            parts = stock_parts(stock[i], quoted[i])
+            per_agent.setdefault(agent, parts.system + parts.tools)
+    return sum(per_agent.values()) + sent.user + sent.results
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Totals of the same crew with more tool calls per task: where the goal is in reach."""
+    print(f"\n{'tool calls per task':>19} {'stock':>11} {'interstate':>11} {'%stock':>7} "
+          f"{'floor':>7} {'google-style':>13} {'%stock':>7}")  # fmt: skip
+    for tool_calls in SWEEP:
+        script = Script(args.agents, tool_calls, args.result_bytes, args.answer_bytes, args.react)
+        runs, outputs = measure(script, args.tasks)
+        total = {name: sum(len(b) for bodies in runs[name].sent for b in bodies)
+                 for name in ("interstate", "google")}  # fmt: skip
+        stock = sum(map(len, runs["stock"].received))
+        floor = floor_bytes(runs, outputs, breakdowns(runs, outputs)["interstate"])
+        print(f"{tool_calls:>19} {stock:>11,} {total['interstate']:>11,} "
+              f"{100 * total['interstate'] / stock:>6.1f}% {100 * floor / stock:>6.1f}% "
+              f"{total['google']:>13,} {100 * total['google'] / stock:>6.1f}%")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()

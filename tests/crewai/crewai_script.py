@@ -11,6 +11,12 @@ import json
 from typing import Any
 
 FACT = "The capital of France is Paris."
+#: A long answer (non-ASCII, quotes, backslashes, newlines) that later prompts quote.
+ESSAY = (
+    "Essay on capitals \u2014 na\u00efve caf\u00e9 notes from \u6771\u4eac \U0001f680.\n"
+    + " ".join(f'Paragraph {n}: "capitals" are chosen for reasons of trade, defence and '
+               f"symbolism (path C:\\maps\\{n}); \u00c5land is an exception." for n in range(6))
+)
 
 RULES: list[dict[str, Any]] = [
     # -- CrewAI memory's analysis calls (any model) -----------------------------------------
@@ -33,6 +39,8 @@ RULES: list[dict[str, Any]] = [
      "reply": {"function_calls": [{"name": "lookup_fact", "arguments": {"topic": "France"}}]}},
     {"when": {"model": "scripted-researcher", "after": "function_result"},
      "reply": {"text": "Research: {result}"}},
+    # -- the essayist: answers at once, at length (quoted by later prompts) --------------------
+    {"when": {"model": "scripted-essay"}, "reply": {"text": ESSAY}},
     # -- the writer: answers at once ----------------------------------------------------------
     {"when": {"model": "scripted-writer"}, "reply": {"text": "Report: Paris is the capital of France."}},
     # -- a hierarchical crew's manager: delegates, then reports -------------------------------
@@ -47,7 +55,7 @@ RULES: list[dict[str, Any]] = [
      "reply": {"text": "lookup_fact offered (turn {turn})"}},
     {"when": {"model": "scripted-toolcheck"}, "reply": {"text": "no tools (turn {turn})"}},
     # -- the ReAct text protocol (function_calling=False); the reply runs past the stop word --
-    {"when": {"model": "scripted-react", "turn": 0},
+    {"when": {"model": "scripted-react", "contains": "Current Task"},
      "reply": {"text": "Thought: I should look it up\nAction: lookup_fact\n"
                        "Action Input: {\"topic\": \"France\"}\nObservation: made up by the model"}},
     {"when": {"model": "scripted-react"},

@@ -10,7 +10,7 @@ from crewai import Agent, Crew, Process, Task
 from crewai.tools import tool
 
 from crewai_script import FACT
-from helpers import input_text, llm, llm_turns, record_bodies
+from helpers import input_text, is_config_root, llm, llm_turns, sent_requests
 from interstate.crewai import InteractionsLLM
 
 
@@ -43,7 +43,7 @@ def sequential_crew(handle: Any, name: str) -> Crew:
 def test_sequential_crew_memory_and_chains(interstate_on: Any) -> None:
     handle = interstate_on
     client = handle.client
-    bodies = record_bodies(client)
+    sent = sent_requests(client)
     name = f"geo {uuid.uuid4().hex[:6]}"
 
     first = sequential_crew(handle, name).kickoff(inputs={"country": "France"})
@@ -66,21 +66,27 @@ def test_sequential_crew_memory_and_chains(interstate_on: Any) -> None:
     agent_turns = [t for t in turns if t.labels.get("crewai-call") == "agent"]
     research = [t for t in agent_turns if t.labels.get("crewai-agent") == "geography-researcher"]
     assert len(research) == 2
-    assert research[0].previous_interaction_id is None
+    assert is_config_root(client, research[0].previous_interaction_id)  # a new conversation
     assert research[1].previous_interaction_id == research[0].id
     assert [s.type for s in research[1].input] == ["function_result"]
     assert "Current Task" in input_text(research[0]) and "Current Task" not in input_text(research[1])
-    assert research[1].system_instruction and research[1].tools  # per-turn config is resent
+    # sent once, on the configuration root; every turn still has (and echoes) them
+    root = client.interstate.get(research[0].previous_interaction_id)
+    assert [t.system_instruction for t in research] == [root.system_instruction] * 2
+    assert root.system_instruction and [t.tools for t in research] == [root.tools] * 2
+    assert [x.name for x in root.tools] == ["lookup_fact", "search_memory", "save_to_memory"]
 
     # memory's own LLM calls are one-shot turns: never a parent, never a child of an agent turn
     internal = {t.id for t in turns if t.labels.get("crewai-call") == "internal"}
     assert internal, "memory made no LLM calls"
-    assert all(t.previous_interaction_id is None for t in turns if t.id in internal)
+    # (a call with neither system prompt, tools nor schema has no configuration root)
+    assert all(t.previous_interaction_id is None or is_config_root(client, t.previous_interaction_id)
+               for t in turns if t.id in internal)  # fmt: skip
     assert not any(t.previous_interaction_id in internal for t in turns)
 
     # CrewAI-internal message keys never reach the wire
-    assert bodies and not any("cache_breakpoint" in str(b) or "raw_tool_call_parts" in str(b)
-                              for b in bodies)  # fmt: skip
+    assert sent and not any("cache_breakpoint" in str(s.body) or "raw_tool_call_parts" in str(s.body)
+                            for s in sent)  # fmt: skip
 
     # a second run (new crew objects, same name) recalls the memory from the server
     second = sequential_crew(handle, name).kickoff(inputs={"country": "France"})
@@ -109,7 +115,7 @@ def test_hierarchical_crew(interstate_on: Any) -> None:
     research = [t for t in turns if t.model == "scripted-researcher"]
     assert len(research) == 2 and research[1].previous_interaction_id == research[0].id
     # the delegated work ran in its own chain, not inside the manager's
-    assert research[0].previous_interaction_id is None
+    assert is_config_root(handle.client, research[0].previous_interaction_id)
     assert handle.storage.count() >= 1
 
 
@@ -120,8 +126,8 @@ def test_react_protocol_with_stop_words(interstate_on: Any) -> None:
                   llm=react, tools=[lookup_fact])  # fmt: skip
     task = Task(description="Find the capital of France.", expected_output="The capital.", agent=agent)
     out = Crew(agents=[agent], tasks=[task]).kickoff()
-    # turn 1 of the chain answered: the second call continued the first
-    assert out.raw == "Paris (turn 1)"
+    # turn 2 of the chain (configuration root, first call, second call) answered
+    assert out.raw == "Paris (turn 2)"
     turns = [t for t in llm_turns(handle) if t.model == "scripted-react"]
     assert len(turns) == 2 and turns[1].previous_interaction_id == turns[0].id
     assert not turns[0].tools and not turns[1].tools  # ReAct: tools described in the prompt
@@ -140,5 +146,9 @@ def test_kickoff_for_each_copies_the_crew(interstate_on: Any) -> None:
     assert [o.raw for o in outs] == ["Report: Paris is the capital of France."] * 2
     research = [t for t in llm_turns(handle) if t.labels.get("crewai-agent") == "geography-researcher"]
     assert len(research) == 4
-    assert [t.previous_interaction_id is None for t in research] == [True, False, True, False]
+    # each kickoff's task is a new conversation under the same configuration root
+    assert research[1].previous_interaction_id == research[0].id
+    assert research[3].previous_interaction_id == research[2].id
+    assert research[0].previous_interaction_id == research[2].previous_interaction_id
+    assert is_config_root(handle.client, research[0].previous_interaction_id)
     assert handle.storage.count() >= 1

@@ -13,6 +13,7 @@ from crewai.memory.analyze import ExtractedMemories
 
 from conftest import SocketGuard, is_local
 from crewai_script import FACT
+from helpers import GoogleLike, is_config_root, sent_requests
 from interstate.crewai import InteractionsLLM
 
 
@@ -22,8 +23,10 @@ class FakeAgent:
         self.role = role
 
 
-def turns(llm: InteractionsLLM, run: str) -> list[Any]:
-    return list(llm.client.interstate.iter(labels={"test-run": run}, order="asc", include_input=True))
+def turns(llm: InteractionsLLM, run: str, kind: str = "crewai-llm") -> list[Any]:
+    """The LLM's turns of this run (``kind="crewai-config"``: its configuration roots)."""
+    labels = {"test-run": run, "interstate-kind": kind}
+    return list(llm.client.interstate.iter(labels=labels, order="asc", include_input=True))
 
 
 def test_lanes_keep_internal_calls_out_of_agent_chains(target: Any) -> None:
@@ -47,7 +50,10 @@ def test_lanes_keep_internal_calls_out_of_agent_chains(target: Any) -> None:
 
     t = turns(llm, run)
     assert len(t) == 3
-    assert t[1].labels["crewai-call"] == "internal" and t[1].previous_interaction_id is None
+    # the internal call starts a conversation of its own, under the same configuration root
+    (root,) = turns(llm, run, "crewai-config")
+    assert t[0].previous_interaction_id == t[1].previous_interaction_id == root.id
+    assert t[1].labels["crewai-call"] == "internal"
     assert [s.type for s in t[1].input] == ["user_input", "model_output", "user_input"]  # whole list
     assert t[2].previous_interaction_id == t[0].id
     assert [s.type for s in t[2].input] == ["user_input"]  # only "Again."
@@ -66,24 +72,12 @@ def test_structured_output_is_parsed_and_never_chained(target: Any) -> None:
     assert again.memories == [FACT]
     t = turns(llm, run)
     assert t[0].response_format is not None
-    assert all(x.previous_interaction_id is None for x in t)
+    assert all(is_config_root(llm.client, x.previous_interaction_id) for x in t)
 
 
 LOOKUP = {"type": "function", "function": {
     "name": "lookup_fact", "description": "Look up a fact.",
     "parameters": {"type": "object", "properties": {"topic": {"type": "string"}}}}}  # fmt: skip
-
-
-def sent_creates(client: Any) -> list[tuple[dict[str, Any], Any]]:
-    """(JSON body, headers) of every create request the client sends from now on."""
-    sent: list[tuple[dict[str, Any], Any]] = []
-
-    def hook(request: Any) -> None:
-        if request.method == "POST" and request.url.path.endswith("/interactions"):
-            sent.append((json.loads(request.read()), request.headers))
-
-    client._http.event_hooks["request"].append(hook)
-    return sent
 
 
 def conversation(llm: InteractionsLLM, system: str, tools_per_call: list[Any]) -> list[str]:
@@ -102,28 +96,31 @@ def conversation(llm: InteractionsLLM, system: str, tools_per_call: list[Any]) -
 def test_chained_calls_send_system_and_tools_once_and_the_model_still_sees_them(target: Any) -> None:
     run = f"r-{uuid.uuid4().hex[:8]}"
     client = target.client()
-    sent = sent_creates(client)
+    sent = sent_requests(client)
     llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
     system = "You are a careful researcher. " * 40
     answers = conversation(llm, system, [[LOOKUP], [LOOKUP], [LOOKUP], None])
-    # calls 2 and 3 sent neither, yet the model was offered the tool (the rule depends on it)
-    assert answers[:3] == [f"lookup_fact offered (turn {n})" for n in range(3)]
-    bodies = [body for body, _ in sent]
-    assert bodies[0]["system_instruction"] == system and bodies[0]["tools"][0]["name"] == "lookup_fact"
-    assert "x-interstate-inherit-config" not in sent[0][1]  # a root turn sends everything
-    for body, headers in sent[1:3]:
+    # they went out once, on the configuration root the conversation starts under (turn 0)
+    (root,) = turns(llm, run, "crewai-config")
+    assert root.system_instruction == system and [tool.name for tool in root.tools] == ["lookup_fact"]
+    assert not root.input and not root.steps and root.previous_interaction_id is None
+    # no call sent either, yet the model was offered the tool (the rule depends on it)
+    assert answers[:3] == [f"lookup_fact offered (turn {n})" for n in range(1, 4)]
+    bodies = [s.body for s in sent]
+    assert bodies[0]["previous_interaction_id"] == root.id
+    for body, headers in [(s.body, s.headers) for s in sent[:3]]:
         assert headers["x-interstate-inherit-config"] == "true"
         assert "system_instruction" not in body and "tools" not in body
         assert body["previous_interaction_id"] and [s["type"] for s in body["input"]] == ["user_input"]
-    assert len(json.dumps(bodies[1])) < len(system) // 2
+    assert len(json.dumps(bodies[0])) < len(system) // 2
     # the stored turns echo the effective configuration
     t = turns(llm, run)
     assert [x.system_instruction for x in t] == [system] * 4
     assert [[tool.name for tool in x.tools or []] for x in t] == [["lookup_fact"]] * 3 + [[]]
     # call 4 dropped the tools: "absent" would mean "inherit", so it goes out without the header
     # and with its whole configuration, and the model is not offered the tool
-    assert answers[3] == "no tools (turn 3)"
-    assert "x-interstate-inherit-config" not in sent[3][1]
+    assert answers[3] == "no tools (turn 4)"
+    assert "x-interstate-inherit-config" not in sent[3].headers
     assert bodies[3]["system_instruction"] == system and "tools" not in bodies[3]
     assert bodies[3]["previous_interaction_id"] == t[2].id
 
@@ -131,34 +128,32 @@ def test_chained_calls_send_system_and_tools_once_and_the_model_still_sees_them(
 def test_changed_tools_are_sent_alone(target: Any) -> None:
     run = f"r-{uuid.uuid4().hex[:8]}"
     client = target.client()
-    sent = sent_creates(client)
+    sent = sent_requests(client)
     llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
     other = {"type": "function", "function": {"name": "other_tool", "parameters": {"type": "object"}}}
     answers = conversation(llm, "Research.", [[other], [LOOKUP, other]])
-    assert answers == ["no tools (turn 0)", "lookup_fact offered (turn 1)"]
-    body, headers = sent[1]
-    assert headers["x-interstate-inherit-config"] == "true" and "system_instruction" not in body
+    assert answers == ["no tools (turn 1)", "lookup_fact offered (turn 2)"]
+    body = sent[1].body
+    assert sent[1].headers["x-interstate-inherit-config"] == "true" and "system_instruction" not in body
     assert [tool["name"] for tool in body["tools"]] == ["lookup_fact", "other_tool"]
     assert turns(llm, run)[1].system_instruction == "Research."
 
 
 def test_against_google_every_call_carries_its_configuration(target: Any) -> None:
-    """A client that reports no extensions (Google's endpoint) never gets the header."""
-    from interstate.client import Client
-
-    class GoogleLike(Client):
-        supports_extensions = property(lambda self: False)  # type: ignore[assignment]
-
+    """A client that reports no extensions (Google's endpoint) never gets the header, nor a
+    configuration root (nothing but creates is sent)."""
     run = f"r-{uuid.uuid4().hex[:8]}"
     client = GoogleLike.from_url(target.url)
-    sent = sent_creates(client)
+    sent = sent_requests(client, ("",))
     llm = InteractionsLLM(client=client, model="scripted-toolcheck", labels={"test-run": run})
     answers = conversation(llm, "Research.", [[LOOKUP], [LOOKUP], [LOOKUP]])
     assert answers == [f"lookup_fact offered (turn {n})" for n in range(3)]
-    assert all("x-interstate-inherit-config" not in headers for _, headers in sent)
-    assert all(body["system_instruction"] == "Research." and body["tools"] for body, _ in sent)
-    assert sent[2][0]["previous_interaction_id"]  # still chained, sending only the new message
-    assert [s["type"] for s in sent[2][0]["input"]] == ["user_input"]
+    assert [s.path.rsplit("/", 1)[1] for s in sent] == ["interactions"] * 3
+    assert all("x-interstate-inherit-config" not in s.headers for s in sent)
+    assert all(s.body["system_instruction"] == "Research." and s.body["tools"] for s in sent)
+    assert "previous_interaction_id" not in sent[0].body
+    assert sent[2].body["previous_interaction_id"]  # still chained, sending only the new message
+    assert [s["type"] for s in sent[2].body["input"]] == ["user_input"]
 
 
 def test_socket_guard_refuses_non_loopback() -> None:

@@ -6,7 +6,8 @@
 * ``InteractionsStorage`` — the ``StorageBackend`` behind it (records as interactions, vector
   search on the server).
 * ``InteractionsLLM`` — a ``BaseLLM`` that chains by ``previous_interaction_id`` and sends only
-  new messages.
+  new messages; on an interstate server, the agent's system prompt and tools once, and earlier
+  outputs pasted into new prompts as references.
 * ``InteractionsFlowPersistence`` — ``FlowPersistence`` on the server.
 * ``HashingEmbedder`` — the deterministic offline embedder.
 

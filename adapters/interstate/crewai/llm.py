@@ -9,10 +9,23 @@ sends only what is new, chained with ``previous_interaction_id``:
 3. the delta goes out as input steps, with the system prompt as ``system_instruction`` and the
    tools as function tools; the answer is recorded under the fingerprint of the full list.
    The Interactions API carries only history across turns, so against Google the per-turn
-   configuration (system prompt, tools, generation config) is resent on every call. On an
-   interstate server the LLM sends the header ``x-interstate-inherit-config: true`` and only the
-   configuration that differs from the parent turn's (normally nothing after a chain's first
-   call): the server fills in the rest from the parent, and the model still sees all of it.
+   configuration (system prompt, tools, generation config) is resent on every call.
+
+On an interstate server (``client.supports_extensions``) three extensions cut the rest:
+
+* **inherited configuration** — the header ``x-interstate-inherit-config: true`` and only the
+  configuration that differs from the parent turn's (normally nothing after a chain's first
+  call): the server fills in the rest from the parent, and the model still sees all of it;
+* **configuration roots** — CrewAI starts a new conversation for every task, with the agent's
+  same system prompt and tools; a new chain starts under an empty recorded turn that carries
+  them (``shared``), so only the first task of an agent sends them;
+* **quotes** — CrewAI pastes earlier task outputs into each task's prompt; a stretch of a prompt
+  that repeats an output of an earlier call (of any ``InteractionsLLM`` of this process on the
+  same server) goes as an ``interstate_quote`` of that interaction (``quotes``), which the server
+  turns back into the same text before the model sees it.
+
+If the server refuses a quote or a root (deleted since), the call is sent again as it would go
+to Google. ``inherit_config=False`` turns the first two off, ``quote_outputs=False`` the third.
 
 A lane is ``(agent id, task id)`` from ``from_agent`` / ``from_task``. CrewAI's memory makes its
 extra calls (extract, analyse, consolidate) through a copy of the agent's LLM from background
@@ -28,12 +41,14 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from crewai.llms.base_llm import BaseLLM, llm_call_context
 from pydantic import BaseModel, PrivateAttr
 
 from interstate.client import Client
+from interstate.errors import BadRequestError, NotFoundError
 
 from .messages import (
     Reply,
@@ -45,6 +60,7 @@ from .messages import (
     split_system,
     text_of,
 )
+from .shared import Shared, shared_for
 
 __all__ = ["InteractionsLLM"]
 
@@ -97,6 +113,16 @@ class _Chains:
                 self._entries.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A create's arguments, the effective configuration digests, and the interactions the
+    arguments reference through interstate extensions (configuration root, quoted outputs)."""
+
+    params: dict[str, Any]
+    config: Config
+    references: list[str]
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(
         json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
@@ -122,8 +148,10 @@ class InteractionsLLM(BaseLLM):
     instructions as a user turn), ``function_calling`` (False selects CrewAI's ReAct text
     protocol), ``max_chains`` (size of the table of open conversations), ``inherit_config``
     (on an interstate server, send the system prompt, tools and generation config only when they
-    differ from the parent turn's; the server reuses the parent's — an interstate extension,
-    ignored against Google, where they are resent every turn).
+    differ from the parent turn's, and start new chains under a configuration root; the server
+    reuses the parent's — an interstate extension, ignored against Google, where they are resent
+    every turn), ``quote_outputs`` (on an interstate server, send text that repeats an earlier
+    output as a reference to it).
     """
 
     llm_type: str = "interstate"
@@ -134,15 +162,18 @@ class InteractionsLLM(BaseLLM):
     function_calling: bool = True
     max_chains: int = 4096
     inherit_config: bool = True
+    quote_outputs: bool = True
     context_window: int = 128_000
 
     _client: Client = PrivateAttr()
     _chains: _Chains = PrivateAttr()
+    _shared: Shared = PrivateAttr()
 
     def __init__(self, client: Client | None = None, **data: Any) -> None:
         super().__init__(**data)
         self._client = client if client is not None else Client.from_url(self.url)
         self._chains = _Chains(self.max_chains)
+        self._shared = shared_for(self._client, self.url if client is None else None)
 
     @property
     def client(self) -> Client:
@@ -247,25 +278,65 @@ class InteractionsLLM(BaseLLM):
         response_model: type[BaseModel] | None,
     ) -> tuple[str | list[dict[str, Any]], Any]:
         lane: Lane = (_key(from_agent), _key(from_task))
-        system, n_system = split_system(messages)
         prints = fingerprints(messages)
-        found = self._chains.find(lane, prints, messages, max(n_system, 1))
+        found = self._chains.find(lane, prints, messages, max(split_system(messages)[1], 1))
+        function_tools = interstate_tools(tools) if self.function_calling else None
+        labels = {"interstate-kind": "crewai-llm", **self.labels}
+        role = getattr(from_agent, "role", None)
+        labels["crewai-call"] = "agent" if from_agent is not None else "internal"
+        if isinstance(role, str) and role:
+            labels["crewai-agent"] = _label(role)
+        extensions = self._client.supports_extensions
+        request = self._request(messages, found, function_tools, response_model, extensions)
+        try:
+            interaction = self._client.interactions.create(**request.params, labels=labels)
+        except (NotFoundError, BadRequestError):
+            if not request.references:
+                raise
+            # A quoted output or the configuration root is gone (deleted, or another server's
+            # id): forget them, and send this call as it goes to Google — all of it as text.
+            self._shared.outputs.forget(request.references)
+            self._shared.roots.forget(request.references)
+            request = self._request(messages, found, function_tools, response_model, False)
+            interaction = self._client.interactions.create(**request.params, labels=labels)
+        if extensions and self.quote_outputs and interaction.status == "completed":
+            self._shared.outputs.add(interaction.id, interaction.output_text)
+        calls = crewai_tool_calls(interaction.steps or []) if function_tools else []
+        if calls:
+            reply = Reply(calls=tuple((c["id"], c["function"]["name"], c["function"]["arguments"])
+                                      for c in calls))  # fmt: skip
+            result: str | list[dict[str, Any]] = calls
+        else:
+            result = self._apply_stop_words(interaction.output_text or "")
+            reply = Reply(text=result)
+        if response_model is None:  # one-shot structured calls are never continued
+            self._chains.add(lane, prints[-1], interaction.id, reply, request.config)
+        return result, interaction
+
+    def _request(
+        self,
+        messages: list[dict[str, Any]],
+        found: tuple[int, str, Reply, Config] | None,
+        function_tools: list[dict[str, Any]] | None,
+        response_model: type[BaseModel] | None,
+        extensions: bool,
+    ) -> _Request:
+        """The create for ``messages``: the delta after ``found`` (or all of it), and the
+        per-turn configuration unless it can be inherited; with ``extensions``, a new chain
+        starts under its configuration root and repeated outputs go as quotes."""
+        system, n_system = split_system(messages)
+        parent: str | None = None
         parent_config: Config | None = None
         if found is not None:
             k, parent, reply, parent_config = found
             steps = delta_steps(messages[k:], reply)
         else:
-            parent = None
             steps = delta_steps(messages[n_system:])
             if system and self.system_prompt == "history":
                 steps.insert(0, {"type": "user_input",
                                  "content": [{"type": "text", "text": f"[system]\n{system}"}]})  # fmt: skip
         if not steps:  # nothing new (e.g. the same list sent twice): ask again from the parent
             steps = [{"type": "user_input", "content": [{"type": "text", "text": "Continue."}]}]
-        params: dict[str, Any] = {"model": self.model, "input": steps}
-        if parent:
-            params["previous_interaction_id"] = parent
-        function_tools = interstate_tools(tools) if self.function_calling else None
         per_turn: dict[str, Any] = {
             "system_instruction": system if self.system_prompt == "every_turn" else None,
             "tools": function_tools,
@@ -277,33 +348,38 @@ class InteractionsLLM(BaseLLM):
         }  # fmt: skip
         per_turn = {k: v for k, v in per_turn.items() if v}
         effective: Config = {k: _digest(v) for k, v in per_turn.items()}
+        references: list[str] = []
+        inherit = extensions and self.inherit_config
+        if inherit and parent is None and per_turn:
+            parent = self._shared.roots.get_or_record(  # one per labels too: they are the user's
+                _digest([self.model, self.labels, effective]), lambda: self._record_root(per_turn)
+            )
+            parent_config = effective
+            references.append(parent)
+        params: dict[str, Any] = {"model": self.model}
         if (
-            parent_config is not None
-            and self.inherit_config
-            and self._client.supports_extensions
+            inherit
+            and parent_config is not None
             and set(parent_config) <= set(effective)  # absent means "inherit": nothing to drop
         ):
             per_turn = {k: v for k, v in per_turn.items() if parent_config.get(k) != effective[k]}
             params["extra_headers"] = {INHERIT_HEADER: "true"}
+        if extensions and self.quote_outputs:
+            steps, quoted = self._shared.outputs.quote_steps(steps)
+            references += quoted
+        params["input"] = steps
+        if parent:
+            params["previous_interaction_id"] = parent
         params.update(per_turn)
-        labels = {"interstate-kind": "crewai-llm", **self.labels}
-        role = getattr(from_agent, "role", None)
-        labels["crewai-call"] = "agent" if from_agent is not None else "internal"
-        if isinstance(role, str) and role:
-            labels["crewai-agent"] = _label(role)
-        params["labels"] = labels
-        interaction = self._client.interactions.create(**params)
-        calls = crewai_tool_calls(interaction.steps or []) if function_tools else []
-        if calls:
-            reply = Reply(calls=tuple((c["id"], c["function"]["name"], c["function"]["arguments"])
-                                      for c in calls))  # fmt: skip
-            result: str | list[dict[str, Any]] = calls
-        else:
-            result = self._apply_stop_words(interaction.output_text or "")
-            reply = Reply(text=result)
-        if response_model is None:  # one-shot structured calls are never continued
-            self._chains.add(lane, prints[-1], interaction.id, reply, effective)
-        return result, interaction
+        return _Request(params, effective, references)
+
+    def _record_root(self, config: dict[str, Any]) -> str:
+        """Record the configuration root of ``config`` (see ``shared``): an empty turn."""
+        root = self._client.interstate.record(
+            model=self.model, input=[], labels={**self.labels, "interstate-kind": "crewai-config"},
+            **config,
+        )  # fmt: skip
+        return root.id
 
     def _generation_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {}
