@@ -187,5 +187,30 @@ def threads(
         list_threads(client, Console(), limit=limit, labels=labels)
 
 
+@app.command()
+def demo(
+    db: Optional[str] = typer.Option(
+        None, "--db", help="Database file for the demo (kept afterwards for `interstate show`). "
+        "Default: a fresh $INTERSTATE_HOME/demo.db (~/.interstate/demo.db).",
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", "--scripted",
+        help="Use the offline scripted model even when GEMINI_API_KEY is set.",
+    ),
+) -> None:
+    """Run a LangGraph agent, an AutoGen group chat and a CrewAI crew on the embedded server,
+    resume each in a new process, and measure bytes sent and stored against each framework
+    alone. Offline with the scripted model; on Gemini when GEMINI_API_KEY is set. Exit code 1
+    if a framework's part failed, 2 if a framework is not installed."""
+    from interstate.demo import MissingFrameworkError, run_demo
+
+    try:
+        code = run_demo(db=db, scripted=offline)
+    except MissingFrameworkError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
