@@ -36,7 +36,8 @@ def serve(
     port: int = typer.Option(8080, envvar="INTERSTATE_PORT", help="TCP port to listen on."),
     db: str = typer.Option(
         None, envvar="INTERSTATE_DB",
-        help="SQLite database file (created if missing). Default: $INTERSTATE_HOME/interstate.db.",
+        help="SQLite database file (created if missing) or a postgresql://user:pass@host/db "
+        "URL (needs interstate[postgres]). Default: $INTERSTATE_HOME/interstate.db.",
     ),
     provider: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_PROVIDER",
@@ -115,8 +116,9 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     from interstate.client import default_database_url
+    from interstate.server.store import database_url
 
-    url = default_database_url() if not db else db if db.startswith("sqlite:") else f"sqlite:///{db}"
+    url = database_url(db) if db else default_database_url()
 
     async def open_service() -> InteractionService:
         return await InteractionService.open(

@@ -32,8 +32,10 @@ def free_port() -> int:
 class ServerProcess:
     """``interstate serve --db DB ARGS...`` on 127.0.0.1, its output appended to ``log``."""
 
-    def __init__(self, db: Path, args: Sequence[str], log: Path) -> None:
-        self.db, self.args, self.log = Path(db), list(args), Path(log)
+    def __init__(self, db: Path | str, args: Sequence[str], log: Path) -> None:
+        # A database URL (postgresql://...) stays as it is; Path() would fold its "//".
+        self.db = db if isinstance(db, str) and "://" in db else Path(db)
+        self.args, self.log = list(args), Path(log)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -1,8 +1,12 @@
-"""Fixtures for in-process server tests: a service on a temporary SQLite file, and its app."""
+"""Fixtures for in-process server tests: a service on a temporary database, and its app.
+
+``db_url`` runs each test that uses it (directly or through ``service``/``http``) twice: on a
+SQLite file and on a fresh PostgreSQL database (see ``postgres_support``).
+"""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -11,6 +15,8 @@ from interstate.server.app import create_app
 from interstate.server.auth import Auth
 from interstate.server.providers import ProviderRegistry, ScriptedProvider
 from interstate.server.service import InteractionService
+
+from .postgres_support import create_schema, postgres_server
 
 RULES: list[dict[str, Any]] = [
     {"when": {"contains": "slow"}, "reply": {"text": "slow done", "delay": 30}},
@@ -24,9 +30,18 @@ def registry(rules: list[dict[str, Any]] | None = None) -> ProviderRegistry:
     return ProviderRegistry([("scripted*", scripted)], default=scripted)
 
 
-@pytest.fixture
-def db_url(tmp_path: Any) -> str:
-    return f"sqlite:///{tmp_path}/interstate.db"
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """One PostgreSQL server for the session, started when a test first needs it."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/interstate.db"
+    return create_schema(request.getfixturevalue("postgres_admin_url"))
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The SQLite store on its own: migrations, chains, tombstones, leases, idempotency keys."""
+"""The stores on their own: migrations, chains, tombstones, leases, idempotency keys.
+
+Tests on the ``store`` fixture run on SQLite and on PostgreSQL (``db_url`` in conftest)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from interstate.server.store import Store, open_store
 from interstate.server.store.base import KIND_MODEL, KIND_RECORD, InteractionRecord, ListQuery, StoredEvent
 from interstate.server.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path
 
@@ -24,8 +27,8 @@ def rec(id: str, parent: InteractionRecord | None = None, **kw: Any) -> Interact
 
 
 @pytest.fixture
-async def store(tmp_path: Any):
-    s = await SqliteStore.open(f"sqlite:///{tmp_path}/s.db")
+async def store(db_url: str):
+    s = await open_store(db_url)
     yield s
     await s.close()
 
@@ -46,7 +49,7 @@ async def test_migrations_set_user_version_and_wal(tmp_path: Any) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_chain_is_root_first_and_tenant_scoped(store: SqliteStore) -> None:
+async def test_chain_is_root_first_and_tenant_scoped(store: Store) -> None:
     a = rec("a")
     b = rec("b", a)
     c = rec("c", b)
@@ -56,14 +59,14 @@ async def test_chain_is_root_first_and_tenant_scoped(store: SqliteStore) -> None
     assert await store.get("other", "a") is None
 
 
-async def test_insert_many_is_atomic(store: SqliteStore) -> None:
+async def test_insert_many_is_atomic(store: Store) -> None:
     await store.insert(rec("a"))
     with pytest.raises(KeyError):
         await store.insert_many([rec("new"), rec("a")])
     assert await store.get("t", "new") is None
 
 
-async def test_delete_leaf_removes_row_and_parent_tombstone(store: SqliteStore) -> None:
+async def test_delete_leaf_removes_row_and_parent_tombstone(store: Store) -> None:
     a = rec("a")
     b = rec("b", a)
     await store.insert_many([a, b])
@@ -78,7 +81,7 @@ async def test_delete_leaf_removes_row_and_parent_tombstone(store: SqliteStore) 
     assert not await store.delete("t", "b")
 
 
-async def test_list_filters_and_pages(store: SqliteStore) -> None:
+async def test_list_filters_and_pages(store: Store) -> None:
     base = time.time()
     records = [
         rec(f"r{i}", created=base + i, labels={"team": "x" if i % 2 else "y"},
@@ -96,13 +99,13 @@ async def test_list_filters_and_pages(store: SqliteStore) -> None:
     assert [r.id for r in page1 + page2] == [f"r{i}" for i in range(5, -1, -1)]
 
 
-async def test_leaves_only(store: SqliteStore) -> None:
+async def test_leaves_only(store: Store) -> None:
     a = rec("a")
     await store.insert_many([a, rec("b", a), rec("c", a)])
     assert sorted(r.id for r in await store.list("t", ListQuery(leaves_only=True))) == ["b", "c"]
 
 
-async def test_claim_jobs_respects_leases_and_dead_owners(store: SqliteStore) -> None:
+async def test_claim_jobs_respects_leases_and_dead_owners(store: Store) -> None:
     now = time.time()
     await store.insert_many([
         rec("queued", kind=KIND_MODEL, status="queued"),
@@ -120,7 +123,7 @@ async def test_claim_jobs_respects_leases_and_dead_owners(store: SqliteStore) ->
     assert again == []
 
 
-async def test_update_status_guard_and_atomic_events(store: SqliteStore) -> None:
+async def test_update_status_guard_and_atomic_events(store: Store) -> None:
     await store.insert(rec("a", kind=KIND_MODEL, status="in_progress"))
     ok = await store.update_status(
         "a", "completed", only_if=frozenset({"in_progress"}), steps=[{"type": "model_output"}],
@@ -136,7 +139,7 @@ async def test_update_status_guard_and_atomic_events(store: SqliteStore) -> None
     assert [e.seq for e in await store.events_after("a", 0)] == [1]
 
 
-async def test_idempotency_key_unique_per_tenant(store: SqliteStore) -> None:
+async def test_idempotency_key_unique_per_tenant(store: Store) -> None:
     await store.insert(rec("a", idempotency_key="k"))
     await store.insert(rec("b", idempotency_key="k", tenant="u"))
     with pytest.raises(KeyError):
@@ -144,7 +147,7 @@ async def test_idempotency_key_unique_per_tenant(store: SqliteStore) -> None:
     assert (await store.get_by_idempotency_key("t", "k")).id == "a"
 
 
-async def test_merge_metadata_is_a_merge_patch(store: SqliteStore) -> None:
+async def test_merge_metadata_is_a_merge_patch(store: Store) -> None:
     await store.insert(rec("a", metadata={"keep": 1, "drop": 2, "nested": {"x": 1}}))
     updated = await store.merge_metadata("t", "a", {"drop": None, "nested": {"y": 2}, "new": "v"})
     assert updated.metadata == {"keep": 1, "nested": {"x": 1, "y": 2}, "new": "v"}

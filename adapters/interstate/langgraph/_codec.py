@@ -65,8 +65,11 @@ def namespace_key(thread_id: str, checkpoint_ns: str) -> str:
     return _b32(_digest("ns", thread_id, checkpoint_ns), 13)
 
 
+@functools.lru_cache(maxsize=4096)
 def pack_uuid(value: str) -> str:
-    """A UUID string in 22 characters (order-preserving); anything else as ``=value``."""
+    """A UUID string in 22 characters (order-preserving); anything else as ``=value``.
+
+    Cached: a put or put_writes packs the same few checkpoint ids several times."""
     try:
         parsed = uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):

@@ -11,6 +11,7 @@ the n-th changed channel) and ``x`` (any other key, encoded).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,8 +23,13 @@ _KNOWN = {"v", "id", "ts", "channel_values", "channel_versions", "versions_seen"
 
 
 def _ts_to_int(ts: Any) -> int | None:
-    if not isinstance(ts, str):
-        return None
+    return _iso_to_int(ts) if isinstance(ts, str) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_to_int(ts: str) -> int | None:
+    """Microseconds since the epoch, if they give ``ts`` back exactly. Cached: a timestamp is
+    converted when its checkpoint is stored, and again as the next checkpoint's parent."""
     try:
         moment = datetime.fromisoformat(ts)
     except ValueError:

@@ -78,6 +78,8 @@ class AsyncClient(BaseClient):
             target=_target,
         )
         self._http = http_client or httpx.AsyncClient(transport=_transport, timeout=self.timeout)
+        if http_client is None:
+            self._direct = _transport
         self.interactions = AsyncInteractions(self)
         #: interstate extensions (record, list, chain, metadata, export/import).
         self.interstate = AsyncExtensions(self)
@@ -106,7 +108,7 @@ class AsyncClient(BaseClient):
         attempt = RetryAttempt(self.max_retries, idempotent=idempotent)
         while True:
             try:
-                response = await self._http.send(request, stream=stream)
+                response = await self._send(request, stream=stream)
                 if response.status_code >= 400 and stream:
                     await response.aread()
             except httpx.TransportError as exc:
@@ -115,6 +117,19 @@ class AsyncClient(BaseClient):
             if response.status_code < 400:
                 return response
             await self._sleep(attempt.after_status(response))
+
+    async def _send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
+        """See ``Client._send``."""
+        if not self._sends_directly():
+            return await self._http.send(request, stream=stream)
+        response = await self._direct.handle_async_request(request)
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
 
     async def aclose(self) -> None:
         """Close the HTTP client, unless it was injected."""

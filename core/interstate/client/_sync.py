@@ -75,6 +75,8 @@ class Client(BaseClient):
             target=_target,
         )
         self._http = http_client or httpx.Client(transport=_transport, timeout=self.timeout)
+        if http_client is None:
+            self._direct = _transport
         self.interactions = Interactions(self)
         #: interstate extensions (record, list, chain, metadata, export/import).
         self.interstate = Extensions(self)
@@ -103,7 +105,7 @@ class Client(BaseClient):
         attempt = RetryAttempt(self.max_retries, idempotent=idempotent)
         while True:
             try:
-                response = self._http.send(request, stream=stream)
+                response = self._send(request, stream=stream)
                 if response.status_code >= 400 and stream:
                     response.read()
             except httpx.TransportError as exc:
@@ -112,6 +114,20 @@ class Client(BaseClient):
             if response.status_code < 400:
                 return response
             self._sleep(attempt.after_status(response))
+
+    def _send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
+        """``self._http.send``, or the same exchange straight through the embedded transport
+        (see ``_sends_directly``)."""
+        if not self._sends_directly():
+            return self._http.send(request, stream=stream)
+        response = self._direct.handle_request(request)
+        if not stream:
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        return response
 
     def close(self) -> None:
         """Close the HTTP client, unless it was injected."""

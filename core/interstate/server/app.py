@@ -175,13 +175,15 @@ def routes() -> list[Route]:
 
     prefix = "/{version}/interactions"
     return [
+        # First: checkpointers send a batch per step, and the router tries routes in order
+        # (no pattern here overlaps another, so the order changes nothing else).
+        *refs_routes(endpoint),
         Route(prefix, create_interaction, methods=["POST"]),
         Route(prefix + "/{interaction_id}", get_interaction, methods=["GET"]),
         Route(prefix + "/{interaction_id}", delete_interaction, methods=["DELETE"]),
         Route(prefix + "/{interaction_id}/cancel", cancel_interaction, methods=["POST"]),
         *extension_routes(endpoint),
         *search_routes(endpoint),
-        *refs_routes(endpoint),
         Route("/healthz", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

@@ -20,9 +20,8 @@ import httpx
 from interstate.server.app import create_app
 from interstate.server.providers import ProviderConfig, ProviderRegistry, build_registry
 from interstate.server.service import InteractionService
-from interstate.server.store.sqlite import sqlite_path
-
-_END = ("end",)
+from interstate.server.store import store_scheme
+from interstate.server.store.sqlite import SqliteStore, sqlite_path
 
 
 class EmbeddedServer:
@@ -39,8 +38,12 @@ class EmbeddedServer:
         self.service: InteractionService = self.call(
             InteractionService.open(url, providers, **service_options)
         )
+        if isinstance(self.service.store, SqliteStore):
+            self.service.store.run_on_loop = True  # see there: two thread hand-offs fewer
         self.app = create_app(self.service)
         self.closed = False
+        #: Requests being served: the loop keeps only weak references to its tasks.
+        self._running: set[asyncio.Task[None]] = set()
 
     @classmethod
     def start(
@@ -69,6 +72,19 @@ class EmbeddedServer:
     def call(self, coro: Any, timeout: float | None = None) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, exchange: "_Exchange") -> None:
+        """Serve ``exchange`` on the server's loop (from any thread; returns at once).
+
+        Cheaper than ``run_coroutine_threadsafe`` (no concurrent future chained to the task):
+        the answer travels through the exchange itself.
+        """
+        self.loop.call_soon_threadsafe(self._serve, exchange)
+
+    def _serve(self, exchange: "_Exchange") -> None:
+        task = self.loop.create_task(exchange.run(self.app))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     def close(self) -> None:
         """Stop the worker (handing unfinished turns back), close the store, stop the thread."""
@@ -103,6 +119,8 @@ async def _cancel_other_tasks() -> None:
 
 
 def _key(url: str) -> str:
+    if store_scheme(url) == "postgres":
+        return url
     path = sqlite_path(url)
     if path == ":memory:":
         return path
@@ -110,12 +128,24 @@ def _key(url: str) -> str:
 
 
 class _Exchange:
-    """One request/response through the ASGI app; ``put`` delivers response messages."""
+    """One request/response through the ASGI app, run as a task on the server's loop.
 
-    def __init__(self, request: httpx.Request, body: bytes, put: Callable[[tuple[Any, ...]], None]):
+    What the app sends reaches the caller through ``deliver`` as few items as possible, because
+    each item wakes the caller's thread (or loop), and with the GIL every wake-up is a hand-off
+    that can wait for other busy threads: a response that declares its length (every JSON
+    answer) arrives as one ``("head", status, headers, body, True)``, handed over once the app
+    has returned (woken earlier, the caller would only wait for the GIL while the app unwinds);
+    one without (SSE) as its head, then ``("body", chunk, more_body is False)`` items, as they
+    come; a failure as ``("error", exc)``.
+    """
+
+    def __init__(self, request: httpx.Request, body: bytes, deliver: Callable[[tuple[Any, ...]], None]):
         self.request = request
         self.body = body
-        self.put = put
+        self.deliver = deliver
+        self.done = False
+        self._head: tuple[int, list[tuple[str, str]]] | None = None
+        self._whole: tuple[Any, ...] | None = None
         self._disconnect: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -152,25 +182,39 @@ class _Exchange:
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]]
-                self.put(("start", message["status"], headers))
-            elif message["type"] == "http.response.body":
-                if message.get("body"):
-                    self.put(("body", bytes(message["body"])))
-                if not message.get("more_body", False):
-                    self.put(_END)
+                raw = message["headers"]
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+                if any(k.lower() == b"content-length" for k, _ in raw):
+                    self._head = (message["status"], headers)  # its body follows at once
+                else:
+                    self.deliver(("head", message["status"], headers, b"", False))
+            elif message["type"] == "http.response.body" and not self.done:
+                chunk = bytes(message.get("body", b""))
+                self.done = not message.get("more_body", False)
+                if self._head is not None and self.done:
+                    self._whole = ("head", *self._head, chunk, True)
+                elif self._head is not None:
+                    self.deliver(("head", *self._head, chunk, False))
+                elif chunk or self.done:
+                    self.deliver(("body", chunk, self.done))
+                self._head = None
 
+        failure: BaseException | None = None
         try:
             await app(self.scope(), receive, send)
         except BaseException as exc:  # surfaced to the caller as a transport error
-            self.put(("error", exc))
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            self.put(_END)
+            failure = exc
+        if self._whole is not None:
+            self.deliver(self._whole)
+        elif not self.done:  # failed, or returned without finishing its response
+            self.done = True
+            self.deliver(("error", failure or RuntimeError("the app ended without a complete response")))
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure
 
     def disconnect(self) -> None:
-        if self._loop is not None and self._disconnect is not None:
+        """The caller stopped reading: let the app see ``http.disconnect`` (a no-op once done)."""
+        if not self.done and self._loop is not None and self._disconnect is not None:
             self._loop.call_soon_threadsafe(self._disconnect.set)
 
 
@@ -183,20 +227,32 @@ def _check(item: tuple[Any, ...], request: httpx.Request) -> None:
         raise httpx.RemoteProtocolError(f"embedded server failed: {item[1]!r}", request=request)
 
 
+def _response(head: tuple[Any, ...], request: httpx.Request,
+              rest: Callable[[], httpx.SyncByteStream | httpx.AsyncByteStream]) -> httpx.Response:  # fmt: skip
+    """The httpx response for a ``head`` item; ``rest`` streams the body when it is not all here."""
+    _, status, headers, body, done = head
+    stream = httpx.ByteStream(body) if done else rest()
+    return httpx.Response(status, headers=headers, stream=stream, request=request)
+
+
 class _SyncBody(httpx.SyncByteStream):
-    def __init__(self, exchange: _Exchange, items: "queue.Queue[tuple[Any, ...]]", timeout: float | None):
-        self.exchange, self.items, self.timeout = exchange, items, timeout
+    def __init__(self, exchange: _Exchange, items: "queue.SimpleQueue[tuple[Any, ...]]",
+                 first: bytes, timeout: float | None):  # fmt: skip
+        self.exchange, self.items, self.first, self.timeout = exchange, items, first, timeout
 
     def __iter__(self) -> Iterator[bytes]:
+        if self.first:
+            yield self.first
         while True:
             try:
                 item = self.items.get(timeout=self.timeout)
             except queue.Empty:
                 raise httpx.ReadTimeout("embedded server sent nothing in time", request=self.exchange.request) from None
             _check(item, self.exchange.request)
-            if item[0] == "end":
+            if item[1]:
+                yield item[1]
+            if item[2]:
                 return
-            yield item[1]
 
     def close(self) -> None:
         self.exchange.disconnect()
@@ -207,36 +263,38 @@ class EmbeddedTransport(httpx.BaseTransport):
         self.server = server
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        items: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        # SimpleQueue: the C queue, a fraction of queue.Queue's locking per item.
+        items: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         exchange = _Exchange(request, request.read(), items.put)
-        asyncio.run_coroutine_threadsafe(exchange.run(self.server.app), self.server.loop)
         timeout = _read_timeout(request)
+        self.server.submit(exchange)  # then block at once: the server's thread wants the GIL
         try:
-            first = items.get(timeout=timeout)
+            head = items.get(timeout=timeout)
         except queue.Empty:
             exchange.disconnect()
             raise httpx.ReadTimeout("embedded server did not answer in time", request=request) from None
-        _check(first, request)
-        _, status, headers = first
-        return httpx.Response(
-            status, headers=headers, stream=_SyncBody(exchange, items, timeout), request=request
-        )
+        _check(head, request)
+        return _response(head, request, lambda: _SyncBody(exchange, items, head[3], timeout))
 
 
 class _AsyncBody(httpx.AsyncByteStream):
-    def __init__(self, exchange: _Exchange, items: "asyncio.Queue[tuple[Any, ...]]", timeout: float | None):
-        self.exchange, self.items, self.timeout = exchange, items, timeout
+    def __init__(self, exchange: _Exchange, items: "asyncio.Queue[tuple[Any, ...]]",
+                 first: bytes, timeout: float | None):  # fmt: skip
+        self.exchange, self.items, self.first, self.timeout = exchange, items, first, timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.first:
+            yield self.first
         while True:
             try:
                 item = await asyncio.wait_for(self.items.get(), self.timeout)
             except asyncio.TimeoutError:
                 raise httpx.ReadTimeout("embedded server sent nothing in time", request=self.exchange.request) from None
             _check(item, self.exchange.request)
-            if item[0] == "end":
+            if item[1]:
+                yield item[1]
+            if item[2]:
                 return
-            yield item[1]
 
     async def aclose(self) -> None:
         self.exchange.disconnect()
@@ -250,37 +308,36 @@ class AsyncEmbeddedTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
-        def put(item: tuple[Any, ...]) -> None:
+        def deliver(item: tuple[Any, ...]) -> None:
             try:
                 loop.call_soon_threadsafe(items.put_nowait, item)
             except RuntimeError:  # the caller's loop is gone: nobody will read the rest
                 exchange.disconnect()
 
-        exchange = _Exchange(request, await request.aread(), put)
-        asyncio.run_coroutine_threadsafe(exchange.run(self.server.app), self.server.loop)
+        exchange = _Exchange(request, await request.aread(), deliver)
         timeout = _read_timeout(request)
+        self.server.submit(exchange)
         try:
-            first = await asyncio.wait_for(items.get(), timeout)
+            head = await asyncio.wait_for(items.get(), timeout)
         except asyncio.TimeoutError:
             exchange.disconnect()
             raise httpx.ReadTimeout("embedded server did not answer in time", request=request) from None
-        _check(first, request)
-        _, status, headers = first
-        return httpx.Response(
-            status, headers=headers, stream=_AsyncBody(exchange, items, timeout), request=request
-        )
+        _check(head, request)
+        return _response(head, request, lambda: _AsyncBody(exchange, items, head[3], timeout))
 
 
 def embedded_transport(
     url: str, *, asynchronous: bool
 ) -> EmbeddedTransport | AsyncEmbeddedTransport:
-    """The transport ``Client.from_url`` uses for ``sqlite://`` and ``memory://`` URLs."""
+    """The transport ``Client.from_url`` uses for ``sqlite://``, ``memory://`` and
+    ``postgresql://`` URLs."""
     if url.startswith("memory://"):
         url = "sqlite://:memory:"
-    elif not url.startswith("sqlite:"):
+    elif store_scheme(url) is None:
         raise ValueError(
-            f"The embedded server stores interactions in SQLite; {url!r} is not a sqlite:/// URL. "
-            "Use sqlite:///path.db, or run `interstate serve` and connect with http://host:port"
+            f"The embedded server stores interactions in SQLite or PostgreSQL; {url!r} is neither "
+            "a sqlite:/// nor a postgresql:// URL. Use sqlite:///path.db, or run `interstate "
+            "serve` and connect with http://host:port"
         )
     server = EmbeddedServer.start(url)
     return AsyncEmbeddedTransport(server) if asynchronous else EmbeddedTransport(server)

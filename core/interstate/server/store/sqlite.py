@@ -20,6 +20,14 @@ from interstate.server.store.base import (
     StoredEvent,
     VectorQuery,
 )
+from interstate.server.store.sql import (
+    Flavour,
+    chain_sql,
+    descendants_sql,
+    list_sql,
+    newest_sql,
+    update_status_sql,
+)
 
 #: Ordered migrations; the database's ``user_version`` is the count already applied.
 MIGRATIONS: list[str] = [
@@ -142,9 +150,28 @@ def _json_scalar(value: Any) -> Any:
     return value
 
 
+def _json_equals(column: str, key: str, value: Any, params: list[Any]) -> str:
+    params += [f'$."{key}"', _json_scalar(value)]
+    return f"json_extract({column}, ?) = ?"
+
+
+def _any_of(column: str, values: Any, params: list[Any]) -> str:
+    params += values
+    return f"{column} IN ({', '.join('?' * len(values))})"
+
+
+SQLITE = Flavour(mark="?", false="0", json=_dumps, json_equals=_json_equals, any_of=_any_of)
+
+
 class SqliteStore(Store):
     """One aiosqlite connection; a lock serialises statements so that a transaction opened by
     one coroutine never absorbs (or rolls back) another coroutine's writes."""
+
+    #: Run ``_run`` (batches, ref reads) on the event loop's thread instead of aiosqlite's. The
+    #: embedded server sets it: its callers wait for each answer anyway, and the two thread
+    #: hand-offs per call (each waiting for the GIL) cost more than the statements. Same lock,
+    #: same transaction; the loop is busy while they run.
+    run_on_loop = False
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
@@ -168,7 +195,8 @@ class SqliteStore(Store):
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             path = str(Path(path).expanduser())
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        # Used only under self._lock, by aiosqlite's thread or (run_on_loop) the loop's.
+        conn = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         await conn.execute("PRAGMA busy_timeout = 10000")
         if path != ":memory:":
@@ -236,62 +264,15 @@ class SqliteStore(Store):
         return rows[0] if rows else None
 
     async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
-        return await self._fetch(
-            f"""
-            WITH RECURSIVE up(id, parent_id) AS (
-                SELECT id, parent_id FROM interactions WHERE id = ? AND tenant = ?
-                UNION ALL
-                SELECT i.id, i.parent_id FROM interactions i JOIN up ON i.id = up.parent_id
-                WHERE i.tenant = ?
-            )
-            SELECT {_COLUMNS} FROM interactions WHERE id IN (SELECT id FROM up) ORDER BY depth
-            """,
-            (interaction_id, tenant, tenant),
-        )
+        sql = chain_sql(SQLITE, _COLUMNS)
+        return await self._fetch(sql, (interaction_id, tenant, tenant))
 
     async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
-        return await self._fetch(
-            f"""
-            WITH RECURSIVE down(id) AS (
-                SELECT id FROM interactions WHERE parent_id = ? AND tenant = ?
-                UNION ALL
-                SELECT i.id FROM interactions i JOIN down ON i.parent_id = down.id
-                WHERE i.tenant = ?
-            )
-            SELECT {_COLUMNS} FROM interactions
-            WHERE id IN (SELECT id FROM down) AND deleted = 0 ORDER BY depth, created, id
-            """,
-            (interaction_id, tenant, tenant),
-        )
+        sql = descendants_sql(SQLITE, _COLUMNS)
+        return await self._fetch(sql, (interaction_id, tenant, tenant))
 
     async def list(self, tenant: str, query: ListQuery) -> list[InteractionRecord]:
-        where = ["tenant = ?", "deleted = 0"]
-        params: list[Any] = [tenant]
-        for key, value in query.labels.items():
-            where.append("json_extract(labels, ?) = ?")
-            params += [f'$."{key}"', value]
-        for key, value in query.metadata.items():
-            where.append("json_extract(metadata, ?) = ?")
-            params += [f'$."{key}"', _json_scalar(value)]
-        for column in ("status", "parent_id", "root_id"):
-            if getattr(query, column) is not None:
-                where.append(f"{column} = ?")
-                params.append(getattr(query, column))
-        if query.leaves_only:
-            where.append(
-                "NOT EXISTS (SELECT 1 FROM interactions c"
-                " WHERE c.parent_id = interactions.id AND c.deleted = 0)"
-            )
-        order = "DESC" if query.descending else "ASC"
-        if query.after is not None:
-            where.append(f"(created, id) {'<' if query.descending else '>'} (?, ?)")
-            params += list(query.after)
-        params.append(query.limit)
-        return await self._fetch(
-            f"SELECT {_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
-            f" ORDER BY created {order}, id {order} LIMIT ?",
-            params,
-        )
+        return await self._fetch(*list_sql(SQLITE, _COLUMNS, tenant, query))
 
     async def update_status(
         self,
@@ -306,21 +287,11 @@ class SqliteStore(Store):
         events: list[StoredEvent] | None = None,
         provider_state: dict[str, Any] | None = None,
     ) -> bool:
-        sets = ["status = ?", "updated = ?"]
-        params: list[Any] = [status, time.time()]
-        for column, value in (
-            ("steps", steps), ("usage", usage), ("errors", errors), ("provider_state", provider_state)
-        ):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                params.append(_dumps(value))
-        if release_lease:
-            sets.append("lease_owner = NULL, lease_until = NULL")
-        sql = f"UPDATE interactions SET {', '.join(sets)} WHERE id = ? AND deleted = 0"
-        params.append(interaction_id)
-        if only_if is not None:
-            sql += f" AND status IN ({', '.join('?' * len(only_if))})"
-            params += sorted(only_if)
+        outputs = {"steps": steps, "usage": usage, "errors": errors,
+                   "provider_state": provider_state}  # fmt: skip
+        sql, params = update_status_sql(
+            SQLITE, interaction_id, status, time.time(), only_if, outputs, release_lease
+        )
         async with self._transaction():
             changed = await self._write_in_tx(sql, params) > 0
             if changed and events:
@@ -478,12 +449,10 @@ class SqliteStore(Store):
             await self._conn.create_function(vec.SQL_FUNCTION, 2, vec.dot, deterministic=True)
             self._vector_functions = True
         where, params = vec.filter_sql(tenant, query, table="i")
-        columns = ", ".join(f"i.{name.strip()}" for name in _COLUMNS.split(","))
         if query.vector is None:
-            sql = (f"SELECT {columns}, NULL AS score FROM interactions i WHERE {where}"
-                   " ORDER BY i.created DESC, i.id DESC LIMIT ? OFFSET ?")  # fmt: skip
-            params += [query.limit, query.offset]
+            sql, params = newest_sql(SQLITE, where, params, query)
         else:
+            columns = ", ".join(f"i.{name.strip()}" for name in _COLUMNS.split(","))
             sql = (
                 f"SELECT * FROM (SELECT {columns}, {vec.SQL_FUNCTION}(e.vector, ?) AS score"
                 f" FROM interactions i JOIN embeddings e ON e.interaction_id = i.id"
@@ -498,7 +467,7 @@ class SqliteStore(Store):
         out: list[tuple[InteractionRecord, float | None]] = []
         for row in rows:
             values = dict(row)
-            score = values.pop("score")
+            score = values.pop("score", None)
             out.append((_row_to_record(values), score))  # type: ignore[arg-type]
         return out
 
@@ -521,6 +490,8 @@ class SqliteStore(Store):
             return result
 
         async with self._lock:
+            if self.run_on_loop:
+                return call()
             return await self._conn._execute(call)
 
     async def apply_batch(self, tenant: str, ops: list[Any]) -> list[dict[str, Any]]:
