@@ -3,6 +3,7 @@ and what one ``put`` or ``put_writes`` sends (one atomic batch)."""
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 #: The message channel whose conversation ChatInteractions can continue.
 PRIMARY_CHANNEL = "messages"
+_TYPE = operator.attrgetter("type")
 
 
 class CheckpointNotStored(LookupError):
@@ -200,7 +202,7 @@ class WritePlans:
             record["previous_interaction_id"] = previous
         primary = state_values.get(PRIMARY_CHANNEL)
         head_hash = None
-        if primary and not any(m.type == "system" for m in primary) and not isinstance(primary[-1], AIMessage):
+        if primary and not isinstance(primary[-1], AIMessage) and "system" not in map(_TYPE, primary):
             head_hash = hashes[PRIMARY_CHANNEL]
         ref_meta: dict[str, Any] = {"thread": ns.thread_id, "ns": ns.ns, "h": head_hash.hex() if head_hash else None}
         if ns.suffix:
@@ -212,7 +214,9 @@ class WritePlans:
         operations = [{"record": record}, {"set_ref": {
             "name": ns.ref, "interaction_id": iid, "order_key": checkpoint["id"],
             "metadata": ref_meta}}]  # fmt: skip
-        own = tuple(place.own)
+        # Snapshots: LangGraph may change a message object later (add_messages gives an input
+        # message its id in place), and a child must not take that for what this one stored.
+        own = tuple(message.model_copy() for message in place.own)
         lookup = resolver(own, parent.stored if parent is not None else (), values=state_values)
         for channel, encoded in blobs.items():
             if encoded != ["e"]:

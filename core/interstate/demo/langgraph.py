@@ -54,9 +54,7 @@ def _config(key: str) -> dict[str, Any]:
 def _ask(agent: Any, key: str, questions: Sequence[str]) -> list[BaseMessage]:
     result: dict[str, Any] = {}
     for question in questions:
-        # As ("user", text): with a HumanMessage object, ChatInteractions in a resumed process
-        # does not find the checkpoint holding the conversation and sends it all again.
-        result = agent.invoke({"messages": [("user", question)]}, _config(key))
+        result = agent.invoke({"messages": [HumanMessage(question)]}, _config(key))
     return list(result["messages"])
 
 
