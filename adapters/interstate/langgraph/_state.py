@@ -262,7 +262,10 @@ class LRU(Generic[K, V]):
 
 
 def is_message_list(value: Any) -> bool:
-    return type(value) is list and bool(value) and all(isinstance(m, BaseMessage) for m in value)
+    """A non-empty list of messages (checked per class: a put checks whole conversations)."""
+    return type(value) is list and bool(value) and all(
+        issubclass(cls, BaseMessage) for cls in set(map(type, value))
+    )
 
 
 def stored_messages(stored: Stored, turns: dict[str, Stored], serde: Any) -> list[BaseMessage]:

@@ -167,10 +167,9 @@ class SqliteStore(Store):
     """One aiosqlite connection; a lock serialises statements so that a transaction opened by
     one coroutine never absorbs (or rolls back) another coroutine's writes."""
 
-    #: Run ``_run`` (batches, ref reads) on the event loop's thread instead of aiosqlite's. The
-    #: embedded server sets it: its callers wait for each answer anyway, and the two thread
-    #: hand-offs per call (each waiting for the GIL) cost more than the statements. Same lock,
-    #: same transaction; the loop is busy while they run.
+    #: Run ``_run`` (batches, ref reads) on the loop's thread, not aiosqlite's (same lock, hence
+    #: ``check_same_thread=False``). The embedded server sets it: its callers wait anyway, and
+    #: two thread hand-offs per call (each waiting for the GIL) cost more than the statements.
     run_on_loop = False
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
@@ -195,7 +194,6 @@ class SqliteStore(Store):
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             path = str(Path(path).expanduser())
-        # Used only under self._lock, by aiosqlite's thread or (run_on_loop) the loop's.
         conn = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         await conn.execute("PRAGMA busy_timeout = 10000")
