@@ -196,3 +196,64 @@ def test_google_endpoint_is_refused_with_how_to_run_a_server() -> None:
         with pytest.raises(ExtensionNotSupportedError) as info:
             InteractionsSaver(client)
     assert "interstate serve" in str(info.value)
+
+
+def _started_writes(saver: InteractionsSaver, config: dict[str, Any], writes: list[tuple[str, Any]],
+                    task_id: str) -> tuple[Any, Any]:  # fmt: skip
+    """A put_writes stopped just before its request is sent: (the plan, the request)."""
+    plan = saver._core.put_writes(config, writes, task_id)  # type: ignore[arg-type]
+    return plan, next(plan)
+
+
+def _land(saver: InteractionsSaver, plan: Any, op: Any) -> None:
+    with pytest.raises(StopIteration):
+        plan.send(saver._execute(op))
+
+
+def _ref_writes(saver: InteractionsSaver, thread_id: str) -> dict[str, Any]:
+    """The pending writes on the thread's head ref, by checkpoint id."""
+    name = saver._core.namespaces.get((thread_id, "")).ref  # type: ignore[union-attr]
+    (ref,) = saver.client.interstate.refs(names=[name]).refs
+    return ref.metadata.get("w") or {}
+
+
+@pytest.mark.parametrize("lands", ["before the child", "after the child"])
+def test_put_does_not_wait_for_its_parents_writes(saver: InteractionsSaver, url: str, thread_id: str,
+                                                  lands: str) -> None:  # fmt: skip
+    """A put takes over its parent's writes that are still on their way to the server, whichever
+    request lands first: nothing is lost, and what lands late on the head ref is cleared."""
+    first = _put(saver, thread_id, None, {"a": 1}, {"a": 1})
+    saver.put_writes(first, [("a", 5)], "task-done")
+    plan, op = _started_writes(saver, first, [("b", HumanMessage("hi", id="w1"))], "task-flying")
+    if lands == "before the child":
+        _land(saver, plan, op)
+    second = _put(saver, thread_id, first, {"a": 2, "b": [HumanMessage("hi", id="w1")]}, {"a": 2, "b": 2})
+    if lands == "after the child":
+        _land(saver, plan, op)
+    expected = [("task-done", "a", 5), ("task-flying", "b", HumanMessage("hi", id="w1"))]
+    assert saver.get_tuple(first).pending_writes == expected  # type: ignore[union-attr]
+    assert saver.get_tuple(second).pending_writes == []  # type: ignore[union-attr]
+    # A new saver (another process) reads the same from the server alone.
+    with InteractionsSaver.from_url(url) as cold:
+        assert cold.get_tuple(first).pending_writes == expected  # type: ignore[union-attr]
+    late = first["configurable"]["checkpoint_id"]
+    assert (late in _ref_writes(saver, thread_id)) == (lands == "after the child")
+    third = _put(saver, thread_id, second, {"a": 3}, {"a": 3})
+    assert late not in _ref_writes(saver, thread_id)
+    assert saver.get_tuple(first).pending_writes == expected  # type: ignore[union-attr]
+    assert saver.get_tuple(third).pending_writes == []  # type: ignore[union-attr]
+
+
+def test_writes_sent_while_the_child_is_stored_go_to_the_parent(saver: InteractionsSaver, thread_id: str) -> None:
+    first = _put(saver, thread_id, None, {"a": 1}, {"a": 1})
+    config = _config(thread_id, "", first["configurable"]["checkpoint_id"])
+    plan = saver._core.put(config, _checkpoint({"a": 2}, {"a": 2}),  # type: ignore[arg-type]
+                           {"source": "loop", "step": 1, "parents": {}}, {"a": 2})  # fmt: skip
+    op = next(plan)  # the child's batch, not sent yet: the parent is claimed
+    while not hasattr(op, "operations"):
+        op = plan.send(saver._execute(op))
+    saver.put_writes(first, [("x", "late")], "task-late")  # goes to the parent's own record
+    with pytest.raises(StopIteration):
+        plan.send(saver._execute(op))
+    assert saver.get_tuple(first).pending_writes == [("task-late", "x", "late")]  # type: ignore[union-attr]
+    assert _ref_writes(saver, thread_id) == {}

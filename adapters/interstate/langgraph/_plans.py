@@ -21,6 +21,7 @@ namespace's naming (``Namespace``).
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -75,6 +76,15 @@ class SaverCore(WritePlans, MaintenancePlans):
         self.children: LRU[str, tuple[str, dict[str, tuple[int, BaseMessage]]]] = LRU(256)
         self.turns: LRU[str, Stored] = LRU(256)
         self.namespaces: LRU[tuple[str, str], Namespace] = LRU(4096)
+        #: Guards ``pending``, ``claimed``, ``inflight`` and ``children`` between a put and the
+        #: writes of its parent (held for no I/O: neither waits for the other's request).
+        self.guard = threading.Lock()
+        #: parents whose child's put is running: their late writes go to their own metadata
+        self.claimed: LRU[str, bool] = LRU(256)
+        #: checkpoint interaction id -> put_writes batches on their way to the head ref
+        self.inflight: dict[str, int] = {}
+        #: child interaction id -> its parent's checkpoint id, whose writes may reach the ref late
+        self.stale: LRU[str, str] = LRU(256)
 
     def with_serde(self, serde: Any) -> "SaverCore":
         """A core sharing these caches, encoding with another serializer."""
@@ -97,10 +107,10 @@ class SaverCore(WritePlans, MaintenancePlans):
             self.namespaces.put((thread_id, ns), found)
         return found
 
-    def lock_key(self, config: dict[str, Any], checkpoint_id: str | None = None) -> str:
-        """What put (its parent, whose writes it consumes) and put_writes (its checkpoint) lock."""
+    def checkpoint_key(self, config: dict[str, Any], checkpoint_id: str | None = None) -> str:
+        """The key of the checkpoint ``config`` names (or ``checkpoint_id``), process-wide."""
         thread_id, ns = scope(config)
-        return f"{ref_name(thread_id, ns)}#{config['configurable'].get('checkpoint_id') or checkpoint_id}"
+        return f"{ref_name(thread_id, ns)}#{checkpoint_id or config['configurable'].get('checkpoint_id')}"
 
     # -- reading ------------------------------------------------------------------------
     def materialize(self, iid: str, ns: Namespace, known: dict[str, Stored],

@@ -95,31 +95,53 @@ class WritePlans:
         iid = ns.iid(cid)
         piid = ns.iid(parent_cid) if parent_cid else None
         parent = (yield from self.materialize(piid, ns, {})) if piid else None
-        record = self._record(config, checkpoint, metadata, new_versions, ns, iid, piid, parent)
-        if record.hash is not None:
-            REGISTRY.begin(record.hash)
+        consumed, raced = self._claim(piid) if piid else (None, False)
         try:
-            yield Batch(record.operations)
-        except BaseException:
+            record = self._record(config, checkpoint, metadata, new_versions, ns, iid, piid,
+                                  parent, consumed)  # fmt: skip
             if record.hash is not None:
-                REGISTRY.failed(record.hash)
+                REGISTRY.begin(record.hash)
+            try:
+                yield Batch(record.operations)
+            except BaseException:
+                if record.hash is not None:
+                    REGISTRY.failed(record.hash)
+                raise
+        except BaseException:
+            if piid:
+                with self.guard:
+                    self.claimed.pop(piid)
             raise
         self.states.put(iid, record.state)
-        if piid:
-            if record.consumed:
-                self.pending.pop(piid)
-            own = record.state.stored
-            self.children.put(piid, (iid, {m.id: (i, m) for i, m in enumerate(own) if m.id}))
-        if self.pending.get(iid) is None:  # its writes may have come first (they race)
-            self.pending.put(iid, {})
+        with self.guard:
+            if piid:
+                if consumed:
+                    self.pending.pop(piid)
+                own = record.state.stored
+                self.children.put(piid, (iid, {m.id: (i, m) for i, m in enumerate(own) if m.id}))
+                self.claimed.pop(piid)
+                if raced:
+                    self.stale.put(iid, parent_cid)
+            if self.pending.get(iid) is None:  # its writes may have come first (they race)
+                self.pending.put(iid, {})
         if record.hash is not None:
             REGISTRY.stored(record.hash, thread_id, ns_name, iid)
         return _config(thread_id, ns_name, cid)
 
+    def _claim(self: "SaverCore", piid: str) -> tuple[dict[str, list[Any]] | None, bool]:
+        """The parent's pending writes for its new child to take over, and whether some of them
+        are still on their way to the head ref (see ``put_writes``). From now until the child is
+        stored, writes to the parent go to the parent itself, so none is left behind."""
+        with self.guard:
+            self.claimed.put(piid, True)
+            return self.pending.get(piid), self.inflight.get(piid, 0) > 0
+
     def _record(self: "SaverCore", config: dict[str, Any], checkpoint: dict[str, Any],
                 metadata: dict[str, Any], new_versions: dict[str, Any], ns: Namespace, iid: str,
-                piid: str | None, parent: State | None) -> "_Record":  # fmt: skip
-        """The batch that stores a checkpoint, and the state it will have."""
+                piid: str | None, parent: State | None,
+                consumed: dict[str, list[Any]] | None) -> "_Record":  # fmt: skip
+        """The batch that stores a checkpoint (taking over ``consumed``, its parent's pending
+        writes), and the state it will have."""
         place = Placement(parent.stored if parent is not None else ())
         skeleton = compress_skeleton(checkpoint, parent.skeleton if parent is not None else None,
                                      self.serde)  # fmt: skip
@@ -160,7 +182,6 @@ class WritePlans:
         for channel in versions:
             if channel in values and channel not in specs and channel not in state_values:
                 blobs[channel] = encode_value(values[channel], self.serde, place, channels)
-        consumed = self.pending.get(piid) if piid else None
         pw = {key: [e[0], encode_value(e[1], self.serde, place, channels), *e[2:]]
               for key, e in (consumed or {}).items()}  # fmt: skip
         segment = None
@@ -209,8 +230,11 @@ class WritePlans:
             ref_meta["x"] = ns.suffix
         if not previous:
             ref_meta["r"] = {iid: 1}
-        if consumed:
-            ref_meta["w"] = {parent_cid: None}
+        stale = self.stale.get(piid) if piid else None
+        if consumed or stale:
+            # The parent's writes move into this record; writes to the grandparent that were
+            # on their way when the parent was stored may have landed on the ref after it.
+            ref_meta["w"] = {cid: None for cid in (parent_cid if consumed else None, stale) if cid}
         operations = [{"record": record}, {"set_ref": {
             "name": ns.ref, "interaction_id": iid, "order_key": checkpoint["id"],
             "metadata": ref_meta}}]  # fmt: skip
@@ -226,10 +250,14 @@ class WritePlans:
             skeleton=expanded,
             metadata=plain, md=other, stored=own, values=state_values, keep=keep, hashes=hashes,
         )  # fmt: skip
-        return _Record(operations, state, bool(consumed), head_hash)
+        return _Record(operations, state, head_hash)
 
     def put_writes(self: "SaverCore", config: dict[str, Any], writes: Sequence[tuple[str, Any]], task_id: str,
                    task_path: str = "") -> Plan:  # fmt: skip
+        """Writes of a checkpoint without a child go to the head ref (``w``), where its child's
+        ``put`` takes them over; they are registered in ``pending`` before they are sent, so a
+        child stored meanwhile takes them too and ``put`` never waits for ``put_writes``. Writes
+        to a checkpoint whose child is stored (or being stored) go to its own metadata."""
         thread_id, ns_name = scope(config)
         cid = config["configurable"]["checkpoint_id"]
         ns = self.namespaces.get((thread_id, ns_name)) or Namespace(thread_id, ns_name)
@@ -258,37 +286,73 @@ class WritePlans:
                                            message_channels(state.values) if state else None), *tail]
             (special if slot < 0 else regular)[key] = entry
             decoded[key] = [channel, value, *tail]
+        if not decoded:
+            return None
+        with self.guard:
+            late = self.children.get(iid) is not None or self.claimed.get(iid) is not None
+            registered = None if late else self._register(iid, decoded)
         operations: list[dict[str, Any]] = []
         for part, keep_existing in ((regular, True), (special, False)):
             if not part:
                 continue
-            if child is not None:  # a late write: its checkpoint already has a child here
+            if late:
                 operations.append({"patch_metadata": {
                     "id": iid, "patch": {BOOK: {"w": part}}, "keep_existing": keep_existing}})  # fmt: skip
             else:
                 operations.append({"patch_ref": {
                     "name": ns.ref, "patch": {"w": {cid: part}}, "keep_existing": keep_existing}})  # fmt: skip
-        if not operations:
-            return None
         try:
             yield Batch(operations)
-        except NotFoundError:
-            raise CheckpointNotStored(
-                f"put_writes: checkpoint {cid!r} of thread {thread_id!r} is not stored; writes "
-                "attach to a checkpoint that put() stored first"
-            ) from None
-        if child is None:
-            known = dict(self.pending.get(iid) or {})
-            for key, entry in decoded.items():
-                if parse_writes_key(key)[1] < 0 or key not in known:
-                    known[key] = entry
-            self.pending.put(iid, known)
+        except BaseException as exc:
+            if registered is not None:
+                self._unregister(iid, *registered)
+            if isinstance(exc, NotFoundError):
+                raise CheckpointNotStored(
+                    f"put_writes: checkpoint {cid!r} of thread {thread_id!r} is not stored; "
+                    "writes attach to a checkpoint that put() stored first"
+                ) from None
+            raise
+        if registered is not None:
+            with self.guard:
+                self._landed(iid)
         return None
 
+    def _register(self: "SaverCore", iid: str, decoded: dict[str, list[Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Add writes on their way to the head ref to ``pending`` (under ``guard``): insert if
+        absent per ``(task_id, idx)``, special channels replace. Returns what undoes it."""
+        before = self.pending.get(iid) or {}
+        known = dict(before)
+        for key, entry in decoded.items():
+            if parse_writes_key(key)[1] < 0 or key not in known:
+                known[key] = entry
+        self.pending.put(iid, known)
+        self.inflight[iid] = self.inflight.get(iid, 0) + 1
+        return before, {key: known[key] for key in decoded}
+
+    def _landed(self: "SaverCore", iid: str) -> None:
+        left = self.inflight.pop(iid, 1) - 1
+        if left:
+            self.inflight[iid] = left
+
+    def _unregister(self: "SaverCore", iid: str, before: dict[str, Any], mine: dict[str, Any]) -> None:
+        """The writes did not reach the ref: take back those still as ``_register`` left them."""
+        with self.guard:
+            self._landed(iid)
+            current = self.pending.get(iid)
+            if current is None or self.claimed.get(iid) is not None:
+                return
+            restored = dict(current)
+            for key, entry in mine.items():
+                if restored.get(key) is entry:
+                    if key in before:
+                        restored[key] = before[key]
+                    else:
+                        del restored[key]
+            self.pending.put(iid, restored)
 
 
 class _Record:
-    def __init__(self, operations: list[dict[str, Any]], state: State, consumed: bool,
+    def __init__(self, operations: list[dict[str, Any]], state: State,
                  head_hash: bytes | None) -> None:  # fmt: skip
-        self.operations, self.state, self.consumed, self.hash = operations, state, consumed, head_hash
+        self.operations, self.state, self.hash = operations, state, head_hash
 

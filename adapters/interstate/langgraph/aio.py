@@ -37,25 +37,6 @@ from .saver import FEATURE, WRITES_WAIT_SECONDS, next_version
 __all__ = ["AsyncInteractionsSaver"]
 
 
-class _AsyncKeyedLocks:
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
 class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
     """An asyncio LangGraph checkpointer on an interstate server (embedded or HTTP).
 
@@ -74,7 +55,6 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         REGISTRY.activate()
         self.client = client
         self._core = SaverCore(self.serde, cache_size)
-        self._locks = _AsyncKeyedLocks()
         self._stored: asyncio.Condition | None = None
         self._recent: dict[str, float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -177,13 +157,12 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        async with self._locks.hold(self._core.lock_key(config, checkpoint["id"])):  # type: ignore[arg-type]
-            result = await self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
+        result = await self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
         stored = self._condition()
         async with stored:
             if len(self._recent) > 1024:
                 self._recent.clear()
-            self._recent[self._core.lock_key({"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}})] = time.monotonic()  # type: ignore[arg-type]
+            self._recent[self._core.checkpoint_key(config, checkpoint["id"])] = time.monotonic()  # type: ignore[arg-type]
             stored.notify_all()
         return result
 
@@ -199,13 +178,12 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        key = self._core.lock_key(config)  # type: ignore[arg-type]
+        key = self._core.checkpoint_key(config)  # type: ignore[arg-type]
         deadline = time.monotonic() + WRITES_WAIT_SECONDS
         put_seen = False
         while True:
             try:
-                async with self._locks.hold(key):
-                    await self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
+                await self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
                 return
             except CheckpointNotStored:
                 stored = self._condition()

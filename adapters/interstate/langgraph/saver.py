@@ -98,30 +98,6 @@ def next_version(current: Any) -> Any:
     return int(current) + 1
 
 
-class KeyedLocks:
-    """One lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-
 class InteractionsSaver(BaseCheckpointSaver[int]):
     """A synchronous LangGraph checkpointer on an interstate server (embedded or HTTP).
 
@@ -138,7 +114,6 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         REGISTRY.activate()
         self.client = client
         self._core = SaverCore(self.serde, cache_size)
-        self._locks = KeyedLocks()
         self._stored = threading.Condition()
         self._recent: dict[str, float] = {}
         self._last = threading.local()
@@ -239,12 +214,11 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        with self._locks.hold(self._core.lock_key(config, checkpoint["id"])):  # type: ignore[arg-type]
-            result = self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
+        result = self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
         with self._stored:
             if len(self._recent) > 1024:
                 self._recent.clear()
-            self._recent[self._core.lock_key({"configurable": {**config["configurable"], "checkpoint_id": checkpoint["id"]}})] = time.monotonic()  # type: ignore[arg-type]
+            self._recent[self._core.checkpoint_key(config, checkpoint["id"])] = time.monotonic()  # type: ignore[arg-type]
             self._stored.notify_all()
         return result
 
@@ -255,13 +229,12 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        key = self._core.lock_key(config)  # type: ignore[arg-type]
+        key = self._core.checkpoint_key(config)  # type: ignore[arg-type]
         deadline = time.monotonic() + WRITES_WAIT_SECONDS
         put_seen = False
         while True:
             try:
-                with self._locks.hold(key):
-                    self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
+                self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
                 return
             except CheckpointNotStored:
                 # LangGraph may run put_writes before the put of the same checkpoint (both go

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from interstate.server.errors import already_exists, failed_precondition, not_found
 from interstate.server.store.base import InteractionRecord
@@ -34,11 +34,23 @@ T = TypeVar("T")
 _UNFINISHED = ("queued", "in_progress")
 
 
+class Lineage(NamedTuple):
+    """What a batch needs to know of an existing record to put a turn under it (or to move a
+    ref to it), read without its content: most batches store one turn under its parent."""
+
+    status: str
+    root_id: str | None
+    depth: int
+
+
 class BatchDb(Protocol):
     """The reads and writes of a batch, inside the caller's transaction."""
 
     async def records(self, tenant: str, ids: Iterable[str]) -> dict[str, InteractionRecord]:
         """Live records of ``tenant`` among ``ids``."""
+
+    async def lineage(self, tenant: str, ids: Iterable[str]) -> dict[str, Lineage]:
+        """Status, root and depth of the live records of ``tenant`` among ``ids``."""
 
     async def insert(self, record: InteractionRecord) -> bool:
         """Insert a record; False (writing nothing) if its id or idempotency key is taken."""
@@ -102,7 +114,7 @@ async def apply_batch(db: BatchDb, tenant: str, ops: list[BatchOp]) -> list[dict
             for interaction_id in op.ids:
                 pending.pop(interaction_id, None)
         elif isinstance(op, SetRefOp):
-            results.append(await set_ref(db, tenant, op))
+            results.append(await set_ref(db, tenant, op, pending))
         elif isinstance(op, PatchRefOp):
             results.append(await patch_ref(db, tenant, op))
         elif isinstance(op, DeleteRefsOp):
@@ -118,7 +130,7 @@ async def record(
     record = op.record
     parent_id = record.parent_id
     wanted = [i for i in (parent_id, record.id if op.client_id else None) if i and i not in pending]
-    found = await db.records(tenant, wanted) if wanted else {}
+    found = await db.lineage(tenant, wanted) if wanted else {}
     parent = pending.get(parent_id or "") or found.get(parent_id or "")
     if parent_id and parent is None:
         raise not_found(f"previous_interaction_id {parent_id!r} was not found")
@@ -127,7 +139,8 @@ async def record(
     record.root_id = parent.root_id if parent else record.id
     record.depth = parent.depth + 1 if parent else 0
     same = pending.get(record.id) if op.client_id else None
-    same = same or found.get(record.id)
+    if same is None and op.client_id and record.id in found:
+        same = (await db.records(tenant, [record.id])).get(record.id)
     if same is not None:
         content = (record.input, record.steps, record.parent_id)
         if (same.input, same.steps, same.parent_id) != content:
@@ -203,8 +216,10 @@ async def _drop_orphan_tombstones(db: BatchDb, candidates: set[str]) -> None:
         candidates = {row[1] for row in rows if row[1]}
 
 
-async def set_ref(db: BatchDb, tenant: str, op: SetRefOp) -> dict[str, Any]:
-    if not await db.records(tenant, [op.interaction_id]):
+async def set_ref(
+    db: BatchDb, tenant: str, op: SetRefOp, pending: dict[str, InteractionRecord]
+) -> dict[str, Any]:
+    if op.interaction_id not in pending and not await db.lineage(tenant, [op.interaction_id]):
         raise not_found(f"Ref {op.name!r}: interaction {op.interaction_id!r} was not found")
     row = await db.ref(tenant, op.name)
     now = time.time()

@@ -12,6 +12,7 @@ from psycopg.types.json import Json, Jsonb
 from interstate.server import vectors as vec
 from interstate.server.store import sql
 from interstate.server.store.base import InteractionRecord, VectorQuery
+from interstate.server.store.batch import Lineage
 from interstate.server.store.ops import Ref, RefQuery
 from interstate.server.store.sql import COLUMNS, Flavour
 
@@ -202,6 +203,15 @@ class PostgresBatchDb:
             (tenant, list(dict.fromkeys(ids))),
         )
         return {row["id"]: to_record(row) for row in rows}
+
+    async def lineage(self, tenant: str, ids: Iterable[str]) -> dict[str, Lineage]:
+        rows = await fetch(
+            self.conn,
+            "SELECT id, status, root_id, depth FROM interactions"
+            " WHERE tenant = %s AND NOT deleted AND id = ANY(%s)",
+            (tenant, list(dict.fromkeys(ids))),
+        )
+        return {row["id"]: Lineage(row["status"], row["root_id"], row["depth"]) for row in rows}
 
     async def insert(self, record: InteractionRecord) -> bool:
         marks = ", ".join(["%s"] * len(COLUMNS))

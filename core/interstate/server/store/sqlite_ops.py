@@ -51,6 +51,17 @@ class SqliteBatchDb:
             found.update((row["id"], _row_to_record(row)) for row in rows)
         return found
 
+    async def lineage(self, tenant: str, ids: Iterable[str]) -> dict[str, batch.Lineage]:
+        found: dict[str, batch.Lineage] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            rows = self.conn.execute(
+                "SELECT id, status, root_id, depth FROM interactions WHERE tenant = ?"
+                f" AND deleted = 0 AND id IN ({_marks(chunk)})",
+                (tenant, *chunk),
+            ).fetchall()
+            found.update((row[0], batch.Lineage(row[1], row[2], row[3])) for row in rows)
+        return found
+
     async def insert(self, record: InteractionRecord) -> bool:
         try:
             self.conn.execute(
