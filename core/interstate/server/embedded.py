@@ -12,16 +12,25 @@ import asyncio
 import atexit
 import os
 import queue
+import re
 import threading
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
+from starlette.requests import Request
+from starlette.routing import Match, Route
 
-from interstate.server.app import create_app
+from interstate.server.app import create_app, server_error
+from interstate.server.store.batch import run_sync
 from interstate.server.providers import ProviderConfig, ProviderRegistry, build_registry
 from interstate.server.service import InteractionService
 from interstate.server.store import store_scheme
 from interstate.server.store.sqlite import SqliteStore, sqlite_path
+
+
+#: Routes a caller's thread serves itself (``EmbeddedServer.serve_here``): what checkpointers
+#: send on every step, whose handlers only run SQL through ``SqliteStore._run``.
+_HERE_PATHS = re.compile(r"/\{version\}/interstate/(batch|refs)")
 
 
 class EmbeddedServer:
@@ -41,6 +50,8 @@ class EmbeddedServer:
         if isinstance(self.service.store, SqliteStore):
             self.service.store.run_on_loop = True  # see there: two thread hand-offs fewer
         self.app = create_app(self.service)
+        self._here_routes = [r for r in self.app.routes
+                             if isinstance(r, Route) and _HERE_PATHS.fullmatch(r.path)]  # fmt: skip
         self.closed = False
         #: Requests being served: the loop keeps only weak references to its tasks.
         self._running: set[asyncio.Task[None]] = set()
@@ -80,6 +91,37 @@ class EmbeddedServer:
         the answer travels through the exchange itself.
         """
         self.loop.call_soon_threadsafe(self._serve, exchange)
+
+    def serve_here(self, exchange: "_Exchange") -> bool:
+        """Serve ``exchange`` in the calling thread if it is a batch or a ref read on SQLite;
+        False (nothing done) otherwise.
+
+        Handing a request to the loop's thread and its answer back costs two hand-offs of the
+        GIL, each of which may wait for whatever other thread holds it, and these requests are
+        a few statements. The app's own endpoint runs (version check, auth, errors as the app
+        renders them); only Starlette's routing and ASGI plumbing are skipped.
+        """
+        store = self.service.store
+        if not isinstance(store, SqliteStore) or self.closed:
+            return False
+        scope = exchange.scope()
+        for route in self._here_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                break
+        else:
+            return False
+        scope.update(child, app=self.app)
+        request = Request(scope, exchange.receive_body)
+        with store.here():
+            try:
+                response = run_sync(route.endpoint(request))
+            except Exception as exc:
+                response = run_sync(server_error(request, exc))
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+        exchange.done = True
+        exchange.deliver(("head", response.status_code, headers, bytes(response.body), True))
+        return True
 
     def _serve(self, exchange: "_Exchange") -> None:
         task = self.loop.create_task(exchange.run(self.app))
@@ -165,6 +207,10 @@ class _Exchange:
             "client": ("127.0.0.1", 0),
             "server": (url.host, url.port or 80),
         }
+
+    async def receive_body(self) -> dict[str, Any]:
+        """The request body, as ASGI's ``receive`` gives it, for ``serve_here``."""
+        return {"type": "http.request", "body": self.body, "more_body": False}
 
     async def run(self, app: Any) -> None:
         self._loop = asyncio.get_running_loop()
@@ -267,7 +313,8 @@ class EmbeddedTransport(httpx.BaseTransport):
         items: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         exchange = _Exchange(request, request.read(), items.put)
         timeout = _read_timeout(request)
-        self.server.submit(exchange)  # then block at once: the server's thread wants the GIL
+        if not self.server.serve_here(exchange):
+            self.server.submit(exchange)  # then block at once: the server's thread wants the GIL
         try:
             head = items.get(timeout=timeout)
         except queue.Empty:

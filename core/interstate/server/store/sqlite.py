@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 import aiosqlite
 
@@ -165,7 +166,12 @@ SQLITE = Flavour(mark="?", false="0", json=_dumps, json_equals=_json_equals, any
 
 class SqliteStore(Store):
     """One aiosqlite connection; a lock serialises statements so that a transaction opened by
-    one coroutine never absorbs (or rolls back) another coroutine's writes."""
+    one coroutine never absorbs (or rolls back) another coroutine's writes.
+
+    In embedded mode, callers' threads may also run batches and ref reads themselves (``here``):
+    the connection lock, taken after the coroutines' lock, keeps them out while a coroutine uses
+    the connection (and holds the loop for the few statements a caller's thread runs).
+    """
 
     #: Run ``_run`` (batches, ref reads) on the loop's thread, not aiosqlite's (same lock, hence
     #: ``check_same_thread=False``). The embedded server sets it: its callers wait anyway, and
@@ -175,11 +181,31 @@ class SqliteStore(Store):
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._conn_lock = threading.Lock()
+        self._here = threading.local()
         self.path = path
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """The connection, for a coroutine on the loop (see the class docstring)."""
         async with self._lock:
+            with self._conn_lock:
+                yield
+
+    @contextlib.contextmanager
+    def here(self) -> Iterator[None]:
+        """Within this block, batches and ref reads (``_run``) called from this thread run in
+        this thread, under the connection lock: a coroutine that only calls them never
+        suspends, so it can be driven without the loop (``EmbeddedServer.serve_here``)."""
+        self._here.active = True
+        try:
+            yield
+        finally:
+            self._here.active = False
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._exclusive():
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -224,11 +250,11 @@ class SqliteStore(Store):
         return cursor.rowcount
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[InteractionRecord]:
-        async with self._lock:
+        async with self._exclusive():
             return await self._fetch_in_tx(sql, params)
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        async with self._lock:
+        async with self._exclusive():
             return await self._write_in_tx(sql, params)
 
     # -- interactions -------------------------------------------------------------------
@@ -340,7 +366,7 @@ class SqliteStore(Store):
 
     # -- events -------------------------------------------------------------------------
     async def append_events(self, interaction_id: str, events: list[StoredEvent]) -> None:
-        async with self._lock:
+        async with self._exclusive():
             await self._append_events_in_tx(interaction_id, events)
 
     async def _append_events_in_tx(self, interaction_id: str, events: list[StoredEvent]) -> None:
@@ -350,7 +376,7 @@ class SqliteStore(Store):
         )
 
     async def events_after(self, interaction_id: str, seq: int) -> list[StoredEvent]:
-        async with self._lock, self._conn.execute(
+        async with self._exclusive(), self._conn.execute(
             "SELECT seq, data FROM events WHERE interaction_id = ? AND seq > ? ORDER BY seq",
             (interaction_id, seq),
         ) as cursor:
@@ -361,7 +387,7 @@ class SqliteStore(Store):
 
     # -- background jobs ----------------------------------------------------------------
     async def unfinished_owners(self) -> set[str]:
-        async with self._lock, self._conn.execute(
+        async with self._exclusive(), self._conn.execute(
             "SELECT DISTINCT lease_owner FROM interactions"
             " WHERE status IN (?, ?) AND lease_owner IS NOT NULL",
             _UNFINISHED,
@@ -395,7 +421,7 @@ class SqliteStore(Store):
     async def statuses(self, ids: list[str]) -> dict[str, str]:
         if not ids:
             return {}
-        async with self._lock, self._conn.execute(
+        async with self._exclusive(), self._conn.execute(
             f"SELECT id, status FROM interactions WHERE deleted = 0"
             f" AND id IN ({', '.join('?' * len(ids))})",
             ids,
@@ -411,7 +437,7 @@ class SqliteStore(Store):
             )
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._exclusive():
             await self._conn.close()
 
     # -- vectors ------------------------------------------------------------------------
@@ -460,7 +486,7 @@ class SqliteStore(Store):
             min_score = -2.0 if query.min_score is None else query.min_score
             params = [vec.pack(query.vector), *params, len(query.vector), min_score,
                       query.limit, query.offset]  # fmt: skip
-        async with self._lock, self._conn.execute(sql, params) as cursor:
+        async with self._exclusive(), self._conn.execute(sql, params) as cursor:
             rows = await cursor.fetchall()
         out: list[tuple[InteractionRecord, float | None]] = []
         for row in rows:
@@ -471,8 +497,9 @@ class SqliteStore(Store):
 
     # -- atomic batches and refs (interstate extension, see store/ops.py) ------------------
     async def _run(self, fn: Any, *args: Any, transaction: bool) -> Any:
-        """Run ``fn(sqlite3_connection, *args)`` on the connection's thread in one hop, inside
-        ``BEGIN IMMEDIATE ... COMMIT`` when ``transaction`` (rolled back if it raises)."""
+        """Run ``fn(sqlite3_connection, *args)`` inside ``BEGIN IMMEDIATE ... COMMIT`` when
+        ``transaction`` (rolled back if it raises): in this thread under ``here``, else on the
+        loop (``run_on_loop``) or on aiosqlite's thread, in one hop."""
 
         def call() -> Any:
             conn = self._conn._conn  # the sqlite3 connection aiosqlite wraps
@@ -487,7 +514,10 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             return result
 
-        async with self._lock:
+        if getattr(self._here, "active", False):
+            with self._conn_lock:
+                return call()
+        async with self._exclusive():
             if self.run_on_loop:
                 return call()
             return await self._conn._execute(call)
