@@ -18,7 +18,10 @@ Measured at each snapshot turn:
   ``PRAGMA wal_checkpoint(TRUNCATE)`` from a separate connection, no VACUUM; InMemorySaver: the
   serialized checkpoints, metadata, blobs and writes it holds. "x conv" divides by the conversation's
   own size: the JSON of its messages once (``json.dumps(messages_to_dict(messages))``);
-* put — mean of the checkpointer's ``put`` over the last 10 turns before the snapshot;
+* put — median and mean of the checkpointer's ``put`` over the last 20 turns before the snapshot
+  (60 calls). The mean includes the process's garbage-collector pauses (a full collection takes
+  30-70 ms here and lands in whatever call is running), so one pause moves it by 0.5-1 ms; each
+  saver starts after a ``gc.collect()``;
 * get_tuple — median of 30 ``get_tuple`` calls for the latest checkpoint (the call every ``invoke``
   starts with), warm;
 * get_state — median of 30 ``graph.get_state`` calls; for interstate also "cold": the first
@@ -39,6 +42,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
 
 import argparse
+import gc
 import json
 import random
 import sqlite3
@@ -115,9 +119,10 @@ class Timer:
 
             setattr(saver, name, timed)
 
-    def put_ms(self, last: int) -> float:
-        samples = [d for t in range(last - 9, last + 1) for d in self.puts.get(t, [])]
-        return 1000 * statistics.mean(samples)
+    def put_ms(self, last: int) -> tuple[float, float]:
+        """Median and mean of ``put`` over the last 20 turns up to ``last``."""
+        samples = [d for t in range(last - 19, last + 1) for d in self.puts.get(t, [])]
+        return 1000 * statistics.median(samples), 1000 * statistics.mean(samples)
 
 
 def median_ms(call: Callable[[], Any], n: int = 30) -> float:
@@ -278,18 +283,19 @@ def main() -> None:
             rows = []
             for name, make, state in variants:
                 console.print(f"running {name} ({args.turns} turns)...")
+                gc.collect()  # what the previous saver left is not this one's to collect
                 rows += run_variant(name, make, state, args.turns, at, args.seed)
             chat = chat_section(work, args.turns, at, args.seed)
         finally:
             http.stop()
     table = Table(title=f"LangGraph checkpointers, one thread, {args.turns} turns "
                         "(100-char question, 500-char answer; default durability)")  # fmt: skip
-    for column in ("saver", "turn", "bytes stored", "x conv", "put ms", "get_tuple ms",
+    for column in ("saver", "turn", "bytes stored", "x conv", "put ms median / mean", "get_tuple ms",
                    "get_state ms", "cold get_state ms", "wall s"):  # fmt: skip
         table.add_column(column, justify="left" if column == "saver" else "right")
     for row in sorted(rows, key=lambda r: (r["turn"], r["saver"] != "InMemorySaver")):
         table.add_row(row["saver"], str(row["turn"]), f"{row['bytes']:,}",
-                      f"{row['bytes'] / row['conversation']:.1f}", f"{row['put']:.2f}",
+                      f"{row['bytes'] / row['conversation']:.1f}", "{:.2f} / {:.2f}".format(*row["put"]),
                       f"{row['get_tuple']:.2f}", f"{row['get_state']:.2f}",
                       "-" if row["cold"] is None else f"{row['cold']:.1f}", f"{row['wall']:.1f}")  # fmt: skip
     console.print(table)
