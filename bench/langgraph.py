@@ -9,8 +9,9 @@ human message; ``chat`` answers with a 500-character AI message (a fixed model, 
 durability ("async"): 3 checkpoints and 2 write batches per turn, as in the stock savers' own runs.
 
 Savers: InMemorySaver; SqliteSaver on a file; SqliteSaver with DeltaChannel messages; interstate's
-InteractionsSaver on the embedded server (SQLite file, in process) and over HTTP (``interstate
-serve`` on 127.0.0.1, its own SQLite file).
+InteractionsSaver on the embedded server (SQLite file, in process), again with
+``?synchronous=full`` (an fsync per commit, as SqliteSaver's default: equal durability), and over
+HTTP (``interstate serve`` on 127.0.0.1, its own SQLite file).
 
 Measured at each snapshot turn:
 
@@ -169,6 +170,7 @@ class HttpServer:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError("interstate serve did not start")
 
     @property
@@ -278,6 +280,8 @@ def main() -> None:
                 ("SqliteSaver", sqlite("sqlite.db"), Plain),
                 ("SqliteSaver + DeltaChannel", sqlite("delta.db"), Delta),
                 ("interstate embedded", interstate(f"sqlite:///{work}/embedded.db", work / "embedded.db"), Plain),
+                ("interstate embedded, fsync", interstate(f"sqlite:///{work}/full.db?synchronous=full",
+                                                          work / "full.db"), Plain),  # fmt: skip
                 ("interstate HTTP", interstate(http.url, work / "http.db"), Plain),
             ]
             rows = []

@@ -12,7 +12,7 @@ import pytest
 
 from interstate.server.store import Store, open_store
 from interstate.server.store.base import KIND_MODEL, KIND_RECORD, InteractionRecord, ListQuery, StoredEvent
-from interstate.server.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path
+from interstate.server.store.sqlite import MIGRATIONS, SqliteStore, sqlite_path, sqlite_synchronous
 
 
 def rec(id: str, parent: InteractionRecord | None = None, **kw: Any) -> InteractionRecord:
@@ -37,6 +37,23 @@ def test_sqlite_urls() -> None:
     assert sqlite_path("sqlite:///rel/x.db") == "rel/x.db"
     assert sqlite_path("sqlite:////abs/x.db") == "/abs/x.db"
     assert sqlite_path("sqlite://:memory:") == ":memory:"
+    assert sqlite_path("sqlite:///rel/x.db?synchronous=full") == "rel/x.db"
+    assert sqlite_synchronous("sqlite:///x.db") == "normal"
+    assert sqlite_synchronous("sqlite:///x.db?synchronous=FULL") == "full"
+    with pytest.raises(ValueError, match="off, normal, full, extra"):
+        sqlite_synchronous("sqlite:///x.db?synchronous=always")
+    with pytest.raises(ValueError, match="Unknown SQLite URL option"):
+        sqlite_synchronous("sqlite:///x.db?journal=off")
+
+
+async def test_synchronous_option_reaches_sqlite(tmp_path: Any) -> None:
+    for level, expected in (("", 1), ("?synchronous=full", 2)):
+        store = await SqliteStore.open(f"sqlite:///{tmp_path}/s{len(level)}.db{level}")
+        try:
+            async with store._conn.execute("PRAGMA synchronous") as cursor:
+                assert (await cursor.fetchone())[0] == expected
+        finally:
+            await store.close()
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path: Any) -> None:

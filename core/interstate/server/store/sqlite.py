@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 from typing import Any, AsyncIterator, Iterable, Iterator
 
 import aiosqlite
@@ -132,14 +133,35 @@ def _record_params(r: InteractionRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+#: ``PRAGMA synchronous`` levels a URL may ask for (``?synchronous=full``); NORMAL by default.
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
 def sqlite_path(url: str) -> str:
-    """``sqlite:///rel.db`` → ``rel.db``, ``sqlite:////abs.db`` → ``/abs.db``, ``:memory:``."""
+    """``sqlite:///rel.db`` → ``rel.db``, ``sqlite:////abs.db`` → ``/abs.db``, ``:memory:``
+    (options after ``?`` are ``sqlite_synchronous``'s)."""
     if url.startswith("sqlite://"):
-        rest = url[len("sqlite://") :]
+        rest = url[len("sqlite://") :].partition("?")[0]
         if rest in ("", ":memory:", "/:memory:"):
             return ":memory:"
         return rest[1:] if rest.startswith("/") else rest
     return url
+
+
+def sqlite_synchronous(url: str) -> str:
+    """The ``PRAGMA synchronous`` a SQLite URL asks for: ``sqlite:///app.db?synchronous=full``
+    fsyncs every commit (a power cut loses nothing committed); the default ``normal`` fsyncs
+    at checkpoints only (WAL: a process crash loses nothing, a power cut the last commits)."""
+    query = url.partition("?")[2] if url.startswith("sqlite://") else ""
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"synchronous"})
+    if unknown:
+        raise ValueError(f"Unknown SQLite URL option(s) {', '.join(unknown)}; the only one is "
+                         f"synchronous={'|'.join(SYNCHRONOUS)}")  # fmt: skip
+    level = options.get("synchronous", "normal").lower()
+    if level not in SYNCHRONOUS:
+        raise ValueError(f"synchronous={level!r} in {url!r}: use one of {', '.join(SYNCHRONOUS)}")
+    return level
 
 
 def _json_scalar(value: Any) -> Any:
@@ -216,7 +238,7 @@ class SqliteStore(Store):
 
     @classmethod
     async def open(cls, url: str) -> "SqliteStore":
-        path = sqlite_path(url)
+        path, synchronous = sqlite_path(url), sqlite_synchronous(url)
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             path = str(Path(path).expanduser())
@@ -225,7 +247,7 @@ class SqliteStore(Store):
         await conn.execute("PRAGMA busy_timeout = 10000")
         if path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         await conn.execute("PRAGMA foreign_keys = ON")
         store = cls(conn, path)
         await store._migrate()
