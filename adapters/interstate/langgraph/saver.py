@@ -45,7 +45,10 @@ also holds the roots of the namespace's trees (listing a namespace is an index l
 no scan), the chain hash of the head's messages (for ``ChatInteractions`` in other processes), and
 the pending writes of checkpoints without a child yet: ``put_writes`` is one merge-patch of the
 ref — insert-if-absent per ``(task_id, idx)``, special channels replace — and the next ``put``
-moves its parent's writes into its own record, in the same atomic batch.
+moves its parent's writes into its own record, in the same atomic batch. ``put`` never waits for
+``put_writes`` (LangGraph runs them side by side): writes still on their way are taken over too,
+writes sent once the child is being stored go to the parent's own record, and what lands on the
+ref after the child is cleared by the next ``put`` (``_put``).
 
 **Caching.** A recorded checkpoint never changes, so rebuilt states are cached by interaction id
 (LRU) and a new checkpoint's state is computed from its parent's: a running thread never re-reads
