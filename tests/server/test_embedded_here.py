@@ -138,5 +138,5 @@ def test_threads_and_the_loop_share_the_database_safely(client: Client) -> None:
     assert errors == []
     refs = {r.name: r.interaction_id for r in client.interstate.iter_refs(prefix="chain/")}
     assert refs == {f"chain/{n}": f"w{n}-39" for n in range(8)}
-    assert [i.id for i in client.interstate.chain("w3-39")][0] == "w3-0"
+    assert next(i.id for i in client.interstate.chain("w3-39")) == "w3-0"
     assert client.interactions.get("loop-39").id == "loop-39"
