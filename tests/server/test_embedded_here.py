@@ -48,20 +48,25 @@ def _read(response: httpx.Response) -> httpx.Response:
 
 
 def test_batches_and_ref_reads_run_in_the_calling_thread(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[int] = []
-    original = sqlite_ops.apply_batch
+    threads: dict[str, list[int]] = {}
 
-    def spy(*args: Any) -> Any:
-        threads.append(threading.get_ident())
-        return original(*args)
+    def spy(name: str, original: Any) -> Any:
+        def record_thread(*args: Any) -> Any:
+            threads.setdefault(name, []).append(threading.get_ident())
+            return original(*args)
 
-    monkeypatch.setattr(sqlite_ops, "apply_batch", spy)
+        return record_thread
+
+    for name in ("apply_batch", "get_refs"):
+        monkeypatch.setattr(sqlite_ops, name, spy(name, getattr(sqlite_ops, name)))
+    store = client._direct.server.service.store
+    monkeypatch.setattr(store, "_fetch_in_tx", spy("get", store._fetch_in_tx))
+    here = threading.get_ident()
     client.interstate.batch([{"record": {"id": "t-1"}}, {"set_ref": {"name": "h", "interaction_id": "t-1"}}])
-    assert threads == [threading.get_ident()]
-    server = client._direct.server
-    assert server.serve_here.__self__ is server
     assert client.interstate.refs(names=["h"], resolve=True).refs[0].interaction.id == "t-1"  # type: ignore[union-attr]
-    assert client.interactions.get("t-1").id == "t-1"  # not eligible: served on the loop
+    assert client.interactions.get("t-1").id == "t-1"  # not one of them: served on the loop
+    assert threads["apply_batch"] == threads["get_refs"] == [here]
+    assert threads["get"] and here not in threads["get"]
 
 
 @pytest.mark.parametrize(

@@ -96,18 +96,16 @@ class WritePlans:
         piid = ns.iid(parent_cid) if parent_cid else None
         parent = (yield from self.materialize(piid, ns, {})) if piid else None
         consumed, raced = self._claim(piid) if piid else (None, False)
+        record: _Record | None = None
         try:
             record = self._record(config, checkpoint, metadata, new_versions, ns, iid, piid,
                                   parent, consumed)  # fmt: skip
             if record.hash is not None:
                 REGISTRY.begin(record.hash)
-            try:
-                yield Batch(record.operations)
-            except BaseException:
-                if record.hash is not None:
-                    REGISTRY.failed(record.hash)
-                raise
+            yield Batch(record.operations)
         except BaseException:
+            if record is not None and record.hash is not None:
+                REGISTRY.failed(record.hash)
             if piid:
                 with self.guard:
                     self.claimed.pop(piid)

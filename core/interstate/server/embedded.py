@@ -104,14 +104,15 @@ class EmbeddedServer:
         store = self.service.store
         if not isinstance(store, SqliteStore) or self.closed:
             return False
-        scope = exchange.scope()
+        request = exchange.request
+        wanted = {"type": "http", "path": request.url.path, "method": request.method}
         for route in self._here_routes:
-            match, child = route.matches(scope)
+            match, child = route.matches(wanted)
             if match is Match.FULL:
                 break
         else:
             return False
-        scope.update(child, app=self.app)
+        scope = {**exchange.scope(), **child, "app": self.app}
         request = Request(scope, exchange.receive_body)
         with store.here():
             try:
