@@ -1,0 +1,73 @@
+"""Checkpointer fixtures that LangGraph's own test suite runs with (see ``run.py``).
+
+``run.py`` appends ``from interstate_suite_savers import *`` to the downloaded suite's
+``tests/conftest.py``; the two fixtures below then replace the suite's ``sync_checkpointer`` and
+``async_checkpointer``. ``INTERSTATE_SUITE_SAVERS`` picks the savers, comma-separated:
+
+* ``sqlite`` / ``sqlite_aio`` — LangGraph's stock savers, exactly as the suite builds them;
+* ``interstate`` / ``interstate_aio`` — ``InteractionsSaver`` / ``AsyncInteractionsSaver`` on
+  a fresh embedded SQLite file per test (``sqlite:///...``);
+* ``interstate_pg`` / ``interstate_pg_aio`` — the same on the PostgreSQL database named by
+  ``INTERSTATE_SUITE_PG_URL`` (a fresh schema's worth of data per test is not needed: every
+  test uses its own thread ids, and the suite never lists across threads).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+
+from interstate.langgraph import AsyncInteractionsSaver, InteractionsSaver
+
+_CHOSEN = [s.strip() for s in os.environ.get("INTERSTATE_SUITE_SAVERS", "interstate").split(",")]
+SYNC_PARAMS = [s for s in _CHOSEN if not s.endswith("_aio")]
+ASYNC_PARAMS = [s for s in _CHOSEN if s.endswith("_aio")]
+
+
+def _url(name: str, directory: str) -> str:
+    if name.startswith("interstate_pg"):
+        return os.environ["INTERSTATE_SUITE_PG_URL"]
+    return f"sqlite:///{Path(directory) / 'interstate.db'}"
+
+
+@pytest.fixture(params=SYNC_PARAMS)
+def sync_checkpointer(request: pytest.FixtureRequest) -> Iterator[object]:
+    name = request.param
+    if not name.startswith("interstate"):
+        from tests import conftest_checkpointer as stock
+
+        with getattr(stock, f"_checkpointer_{name}")() as saver:
+            yield saver
+        return
+    with tempfile.TemporaryDirectory(prefix="lg-suite-") as directory:
+        with InteractionsSaver.from_url(_url(name, directory)) as saver:
+            yield saver
+
+
+@pytest.fixture(params=ASYNC_PARAMS)
+async def async_checkpointer(request: pytest.FixtureRequest) -> AsyncIterator[object]:
+    name = request.param
+    if not name.startswith("interstate"):
+        from tests import conftest_checkpointer as stock
+
+        async with getattr(stock, f"_checkpointer_{name}")() as saver:
+            yield saver
+        return
+    with tempfile.TemporaryDirectory(prefix="lg-suite-") as directory:
+        async with AsyncInteractionsSaver.from_url(_url(name, directory)) as saver:
+            yield saver
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Only the checkpointer-parametrized tests run (the rest do not involve a saver)."""
+    keep, drop = [], []
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        (keep if "sync_checkpointer" in names or "async_checkpointer" in names else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
