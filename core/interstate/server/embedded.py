@@ -4,6 +4,11 @@ One ``EmbeddedServer`` per database per process runs the service on a private ev
 every ``Client``/``AsyncClient`` opened on that URL (from any thread or event loop) reaches it
 through ``EmbeddedTransport`` / ``AsyncEmbeddedTransport``, which hand each httpx request to the
 same Starlette app the HTTP server runs, so both modes behave the same by construction.
+
+A server lives while it is used: each transport holds a lease on it (``acquire``), released
+when its client closes, and the last lease to go stops the server — its thread, its loop, its
+database connections — unless someone started it explicitly with ``start`` (then ``close``
+stops it). So a process that opens a client or a saver per request leaks nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ _HERE_PATHS = re.compile(r"/\{version\}/interstate/(batch|refs)")
 
 class EmbeddedServer:
     _instances: dict[str, "EmbeddedServer"] = {}
-    _instances_lock = threading.Lock()
+    _instances_lock = threading.RLock()
 
     def __init__(self, url: str, providers: ProviderRegistry, **service_options: Any) -> None:
         self.url = url
@@ -53,6 +58,10 @@ class EmbeddedServer:
         self._here_routes = [r for r in self.app.routes
                              if isinstance(r, Route) and _HERE_PATHS.fullmatch(r.path)]  # fmt: skip
         self.closed = False
+        #: Leases held by transports (``acquire``); ``pinned``: started by ``start``, stopped
+        #: only by ``close``.
+        self._leases = 0
+        self.pinned = False
         #: Requests being served: the loop keeps only weak references to its tasks.
         self._running: set[asyncio.Task[None]] = set()
 
@@ -60,11 +69,28 @@ class EmbeddedServer:
     def start(
         cls, url: str, *, providers: ProviderRegistry | None = None, **service_options: Any
     ) -> "EmbeddedServer":
-        """The process's server for ``url``, started now with these providers if not running.
+        """The process's server for ``url``, started now with these providers if not running,
+        and kept running until ``close`` (clients' leases come and go meanwhile).
 
         Providers default to the environment (``ProviderConfig.from_env``). Raises ``ValueError``
         if a server for ``url`` is already running with other explicit providers.
         """
+        server = cls._get(url, providers, service_options)
+        server.pinned = True
+        return server
+
+    @classmethod
+    def acquire(cls, url: str) -> "EmbeddedServer":
+        """The process's server for ``url`` (started if not running) with one more lease;
+        ``release`` gives it back, and the last release stops a server nobody ``start``-ed."""
+        with cls._instances_lock:
+            server = cls._get(url, None, {})
+            server._leases += 1
+            return server
+
+    @classmethod
+    def _get(cls, url: str, providers: ProviderRegistry | None,
+             service_options: dict[str, Any]) -> "EmbeddedServer":  # fmt: skip
         key = _key(url)
         with cls._instances_lock:
             server = cls._instances.get(key)
@@ -79,6 +105,14 @@ class EmbeddedServer:
             server = cls(url, registry, **service_options)
             cls._instances[key] = server
             return server
+
+    def release(self) -> None:
+        """Give back a lease from ``acquire``; stops the server when it was the last one."""
+        with self._instances_lock:
+            self._leases = max(0, self._leases - 1)
+            last = self._leases == 0 and not self.pinned and not self.closed
+        if last:
+            self.close()
 
     def call(self, coro: Any, timeout: float | None = None) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""
@@ -143,6 +177,8 @@ class EmbeddedServer:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()  # its selector and self-pipe: three descriptors
 
     @classmethod
     def close_all(cls) -> None:
@@ -305,9 +341,29 @@ class _SyncBody(httpx.SyncByteStream):
         self.exchange.disconnect()
 
 
+class _Lease:
+    """A transport's hold on its server, given back once (``EmbeddedServer.acquire``)."""
+
+    def __init__(self, server: EmbeddedServer) -> None:
+        self.server = server
+        self._held = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self.server.release()
+
+
 class EmbeddedTransport(httpx.BaseTransport):
     def __init__(self, server: EmbeddedServer) -> None:
         self.server = server
+        self._lease = _Lease(server)
+
+    def close(self) -> None:
+        """The client closed: give back its lease on the server."""
+        self._lease.release()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         # SimpleQueue: the C queue, a fraction of queue.Queue's locking per item.
@@ -351,6 +407,15 @@ class _AsyncBody(httpx.AsyncByteStream):
 class AsyncEmbeddedTransport(httpx.AsyncBaseTransport):
     def __init__(self, server: EmbeddedServer) -> None:
         self.server = server
+        self._lease = _Lease(server)
+
+    async def aclose(self) -> None:
+        """The client closed: give back its lease on the server (stopping it waits for the
+        server's own loop, not this one, so it runs in a worker thread)."""
+        if self.server._leases == 1 and not self.server.pinned:
+            await asyncio.to_thread(self._lease.release)
+        else:
+            self._lease.release()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         loop = asyncio.get_running_loop()
@@ -387,5 +452,5 @@ def embedded_transport(
             "a sqlite:/// nor a postgresql:// URL. Use sqlite:///path.db, or run `interstate "
             "serve` and connect with http://host:port"
         )
-    server = EmbeddedServer.start(url)
+    server = EmbeddedServer.acquire(url)
     return AsyncEmbeddedTransport(server) if asynchronous else EmbeddedTransport(server)
