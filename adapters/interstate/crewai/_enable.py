@@ -26,15 +26,21 @@ class Interstate:
     embedder: Embedder
     flow_persistence: InteractionsFlowPersistence | None = None
     _restore: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    #: enable() opened the client from a URL: disable() closes it.
+    _owns_client: bool = field(default=False, repr=False)
 
     def llm(self, model: str, **options: Any) -> InteractionsLLM:
         """An ``InteractionsLLM`` on this client: ``Agent(llm=handle.llm("gemini-3-flash-preview"))``."""
         return InteractionsLLM(client=self.client, model=model, **options)
 
     def disable(self) -> None:
-        """Restore CrewAI's defaults (LanceDB storage, OpenAI embedder, SQLite flow state)."""
+        """Restore CrewAI's defaults (LanceDB storage, OpenAI embedder, SQLite flow state),
+        and close the client ``enable`` opened from a URL (not one passed as ``client=``)."""
         while self._restore:
             self._restore.pop()()
+        if self._owns_client:
+            self._owns_client = False
+            self.client.close()
 
 
 _active: Interstate | None = None
@@ -67,10 +73,11 @@ def enable(
     global _active
     if _active is not None:
         _active.disable()
+    owns_client = client is None
     client = client if client is not None else Client.from_url(url)
     embedder = embedder if embedder is not None else HashingEmbedder()
     storage = InteractionsStorage(client, store=store, embedder=embedder)
-    handle = Interstate(client=client, storage=storage, embedder=embedder)
+    handle = Interstate(client=client, storage=storage, embedder=embedder, _owns_client=owns_client)
     if memory:
         previous_factory = memory_factory._factory
         previous_embedder = unified_memory._default_embedder

@@ -37,11 +37,23 @@ class InteractionsFlowPersistence(FlowPersistence):
     url: str | None = None
     _client: Client = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _owns_client: bool = PrivateAttr(default=False)
 
     def __init__(self, client: Client | None = None, **data: Any) -> None:
         super().__init__(**data)
+        self._owns_client = client is None
         self._client = client if client is not None else Client.from_url(self.url)
-        self._client._require_extensions("CrewAI flow persistence (record and list)")
+        try:
+            self._client._require_extensions("CrewAI flow persistence (record and list)")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the client this persistence opened from ``url`` (not one passed in)."""
+        if self._owns_client:
+            self._owns_client = False
+            self._client.close()
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> "InteractionsFlowPersistence":
         return self  # stateless besides the shared client; every copy is the same store

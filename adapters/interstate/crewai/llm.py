@@ -168,9 +168,11 @@ class InteractionsLLM(BaseLLM):
     _client: Client = PrivateAttr()
     _chains: _Chains = PrivateAttr()
     _shared: Shared = PrivateAttr()
+    _owns_client: bool = PrivateAttr(default=False)
 
     def __init__(self, client: Client | None = None, **data: Any) -> None:
         super().__init__(**data)
+        self._owns_client = client is None
         self._client = client if client is not None else Client.from_url(self.url)
         self._chains = _Chains(self.max_chains)
         self._shared = shared_for(self._client, self.url if client is None else None)
@@ -178,6 +180,13 @@ class InteractionsLLM(BaseLLM):
     @property
     def client(self) -> Client:
         return self._client
+
+    def close(self) -> None:
+        """Close the client this LLM opened from ``url`` (a ``client=`` you passed stays
+        yours); copies share it, so close the original once the crew is done."""
+        if self._owns_client:
+            self._owns_client = False
+            self._client.close()
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> "InteractionsLLM":
         """Copies (``Crew.copy()``, ``kickoff_for_each``) share the client and the chain table:

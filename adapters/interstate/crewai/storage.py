@@ -93,8 +93,13 @@ class InteractionsStorage:
     ) -> None:
         if not _STORE_NAME.match(store):
             raise ValueError("store must be 1-63 lowercase letters, digits, '_' or '-'")
+        self._owns_client = client is None
         self.client = client if client is not None else Client.from_url(url)
-        self.client._require_extensions("CrewAI memory storage (record and vector search)")
+        try:
+            self.client._require_extensions("CrewAI memory storage (record and vector search)")
+        except BaseException:
+            self.close()
+            raise
         self.store = store
         self.embedder = embedder
         self.labels = {LABEL_KIND: MEMORY_KIND, LABEL_STORE: store}
@@ -366,7 +371,11 @@ class InteractionsStorage:
         self._delete_where(filters)
 
     def close(self) -> None:
-        """Nothing to release per store (the client belongs to whoever made it)."""
+        """Close the client this storage opened from ``url``; a ``client`` passed in (as
+        ``enable`` does) belongs to whoever made it."""
+        if self._owns_client:
+            self._owns_client = False
+            self.client.close()
 
     # -- async ----------------------------------------------------------------------------
     async def asave(self, records: list[MemoryRecord]) -> None:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from langchain_core.messages import BaseMessage
 
-from ._messages import is_json, message_to_steps, steps_to_message
+from ._messages import fresh_message, is_json, message_to_steps, steps_to_message
 
 #: ASCII-sorted base64 alphabet (all characters allowed in interaction ids).
 _ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
@@ -256,13 +256,13 @@ def _unstructure(node: Any, serde: Any, lookup: Lookup | None) -> Any:
         if len(node) == 1 and "$R" in node:
             if lookup is None:
                 raise LookupError("a message reference needs the checkpoint that stores it")
-            return lookup(node["$R"])
+            return fresh_message(lookup(node["$R"]))
         if len(node) == 1 and "$X" in node:
             channel, count, rest = node["$X"]
             channel_of = getattr(lookup, "channel", None)
             if channel_of is None:
                 raise LookupError("a channel range needs the checkpoint it belongs to")
-            return list(channel_of(channel)[:count]) + _unstructure(rest, serde, lookup)
+            return [fresh_message(m) for m in channel_of(channel)[:count]] + _unstructure(rest, serde, lookup)
         if len(node) == 1 and "$S" in node:
             return _send_type()(node["$S"][0], _unstructure(node["$S"][1], serde, lookup))
         return {k: _unstructure(v, serde, lookup) for k, v in node.items()}

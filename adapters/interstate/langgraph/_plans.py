@@ -85,6 +85,11 @@ class SaverCore(WritePlans, MaintenancePlans):
         self.inflight: dict[str, int] = {}
         #: child interaction id -> its parent's checkpoint id, whose writes may reach the ref late
         self.stale: LRU[str, str] = LRU(256)
+        #: checkpoint interaction id -> writes sent before its put to a thread the server did
+        #: not have yet (its put records them); ``putting``: puts on their way, with the writes
+        #: that arrived meanwhile (sent by that put right after itself). Under ``guard``.
+        self.early: dict[str, dict[str, list[Any]]] = {}
+        self.putting: dict[str, list[dict[str, list[Any]]]] = {}
 
     def with_serde(self, serde: Any) -> "SaverCore":
         """A core sharing these caches, encoding with another serializer."""

@@ -3,6 +3,7 @@ and what one ``put`` or ``put_writes`` sends (one atomic batch)."""
 
 from __future__ import annotations
 
+import json
 import operator
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -22,7 +23,7 @@ from ._codec import (
     split_metadata,
     writes_key,
 )
-from ._messages import chain_hash, message_to_steps
+from ._messages import chain_hash, fresh_message, message_to_steps
 from ._registry import REGISTRY
 from ._segments import find_segment
 from ._skeleton import compress_skeleton, expand_skeleton
@@ -46,10 +47,6 @@ if TYPE_CHECKING:
 #: The message channel whose conversation ChatInteractions can continue.
 PRIMARY_CHANNEL = "messages"
 _TYPE = operator.attrgetter("type")
-
-
-class CheckpointNotStored(LookupError):
-    """put_writes for a checkpoint whose thread namespace the server does not have (yet)."""
 
 
 def _common_prefix(base: Sequence[BaseMessage], value: Sequence[BaseMessage]) -> int:
@@ -96,20 +93,36 @@ class WritePlans:
         piid = ns.iid(parent_cid) if parent_cid else None
         parent = (yield from self.materialize(piid, ns, {})) if piid else None
         consumed, raced = self._claim(piid) if piid else (None, False)
+        with self.guard:  # writes sent before this put, for a thread the server did not have
+            early = self.early.pop(iid, None)
+            self.putting[iid] = []
         record: _Record | None = None
         try:
             record = self._record(config, checkpoint, metadata, new_versions, ns, iid, piid,
                                   parent, consumed)  # fmt: skip
+            if early:
+                record.operations[0]["record"]["metadata"][BOOK]["w"] = early
             if record.hash is not None:
                 REGISTRY.begin(record.hash)
             yield Batch(record.operations)
         except BaseException:
             if record is not None and record.hash is not None:
                 REGISTRY.failed(record.hash)
-            if piid:
-                with self.guard:
+            with self.guard:
+                if piid:
                     self.claimed.pop(piid)
+                for part in self.putting.pop(iid, []):  # nothing stored: keep them for the next try
+                    early = _merge_writes(early or {}, part)
+                if early:
+                    self.early[iid] = early
             raise
+        with self.guard:
+            arrived = self.putting.pop(iid, [])
+        if arrived:  # writes that found no thread while this put was on its way
+            merged: dict[str, Any] = {}
+            for part in arrived:
+                merged = _merge_writes(merged, part)
+            yield Batch(_writes_patches(iid, merged))
         self.states.put(iid, record.state)
         with self.guard:
             if piid:
@@ -152,6 +165,7 @@ class WritePlans:
         keep: dict[str, int] = {}
         hashes: dict[str, bytes] = {}
         new: dict[str, list[BaseMessage]] = {}
+        placed: dict[str, list[int]] = {}
         for channel, version in versions.items():
             if channel not in changed and channel not in new_versions and parent is not None \
                     and parent.versions.get(channel) == version:  # fmt: skip
@@ -170,9 +184,9 @@ class WritePlans:
                 kept = _common_prefix(base, value) if base else 0
                 new[channel] = list(value[kept:])
                 keep[channel] = kept
-                specs[channel] = pack_spec([place(m) for m in new[channel]],
-                                           None if kept == len(base or ()) else kept)  # fmt: skip
-                state_values[channel] = tuple(value)
+                placed[channel] = [place(m) for m in new[channel]]
+                specs[channel] = pack_spec(placed[channel], None if kept == len(base or ()) else kept)
+                state_values[channel] = tuple(value)  # for encoding; snapshots replace it below
                 start = parent.hashes.get(channel) if base and kept == len(base) else None
                 hashes[channel] = chain_hash(new[channel], start if start is not None
                                              else chain_hash(value[:kept]))  # fmt: skip
@@ -219,9 +233,10 @@ class WritePlans:
             record["input"] = steps
         if previous:
             record["previous_interaction_id"] = previous
-        primary = state_values.get(PRIMARY_CHANNEL)
+        primary = state_values.get(PRIMARY_CHANNEL)  # a tuple only when it holds messages
         head_hash = None
-        if primary and not isinstance(primary[-1], AIMessage) and "system" not in map(_TYPE, primary):
+        if type(primary) is tuple and primary and not isinstance(primary[-1], AIMessage) \
+                and "system" not in map(_TYPE, primary):  # fmt: skip
             head_hash = hashes[PRIMARY_CHANNEL]
         ref_meta: dict[str, Any] = {"thread": ns.thread_id, "ns": ns.ns, "h": head_hash.hex() if head_hash else None}
         if ns.suffix:
@@ -236,13 +251,18 @@ class WritePlans:
         operations = [{"record": record}, {"set_ref": {
             "name": ns.ref, "interaction_id": iid, "order_key": checkpoint["id"],
             "metadata": ref_meta}}]  # fmt: skip
-        # Snapshots: LangGraph may change a message object later (add_messages gives an input
-        # message its id in place), and a child must not take that for what this one stored.
-        own = tuple(message.model_copy() for message in place.own)
-        lookup = resolver(own, parent.stored if parent is not None else (), values=state_values)
+        # Snapshots: the caller may change its objects later (add_messages gives an input
+        # message its id in place; a user edits a message), and neither this checkpoint's cached
+        # state nor a child may take that for what this one stored.
+        own = tuple(fresh_message(message) for message in place.own)
+        parent_stored = parent.stored if parent is not None else ()
+        for channel, refs in placed.items():
+            kept = (parent.messages(channel) or ())[: keep[channel]] if parent is not None else ()
+            state_values[channel] = kept + tuple(own[r] if r >= 0 else parent_stored[-r - 1] for r in refs)
+        lookup = resolver(own, parent_stored, values=state_values)
         for channel, encoded in blobs.items():
             if encoded != ["e"]:
-                state_values[channel] = Blob(encoded, lookup)
+                state_values[channel] = Blob(_snapshot(encoded), lookup)
         state = State(
             interaction_id=iid, checkpoint_id=checkpoint["id"], parent_id=parent_cid,
             skeleton=expanded,
@@ -301,14 +321,25 @@ class WritePlans:
                     "name": ns.ref, "patch": {"w": {cid: part}}, "keep_existing": keep_existing}})  # fmt: skip
         try:
             yield Batch(operations)
-        except BaseException as exc:
+        except NotFoundError:
+            # The server has no checkpoint of this thread yet: writes may come before their
+            # checkpoint (LangGraph runs put and put_writes side by side; a migration restores
+            # writes first). Its put records them with it, or sends them right after itself.
             if registered is not None:
                 self._unregister(iid, *registered)
-            if isinstance(exc, NotFoundError):
-                raise CheckpointNotStored(
-                    f"put_writes: checkpoint {cid!r} of thread {thread_id!r} is not stored; "
-                    "writes attach to a checkpoint that put() stored first"
-                ) from None
+            part = {**regular, **special}
+            with self.guard:
+                if iid in self.putting:
+                    self.putting[iid].append(part)
+                    return None
+                if self.states.get(iid) is None:
+                    self.early[iid] = _merge_writes(self.early.get(iid) or {}, part)
+                    return None
+            yield Batch(operations)  # its put finished meanwhile: the thread is there now
+            return None
+        except BaseException:
+            if registered is not None:
+                self._unregister(iid, *registered)
             raise
         if registered is not None:
             with self.guard:
@@ -347,6 +378,29 @@ class WritePlans:
                     else:
                         del restored[key]
             self.pending.put(iid, restored)
+
+
+def _merge_writes(into: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """Writes as the server merges them: insert if absent per ``(task_id, idx)``, special
+    channels (negative idx) replace."""
+    out = dict(into)
+    for key, entry in part.items():
+        if parse_writes_key(key)[1] < 0 or key not in out:
+            out[key] = entry
+    return out
+
+
+def _writes_patches(iid: str, writes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations adding ``writes`` to checkpoint ``iid``'s own record."""
+    regular = {k: e for k, e in writes.items() if parse_writes_key(k)[1] >= 0}
+    special = {k: e for k, e in writes.items() if parse_writes_key(k)[1] < 0}
+    return [{"patch_metadata": {"id": iid, "patch": {BOOK: {"w": part}}, "keep_existing": keep}}
+            for part, keep in ((regular, True), (special, False)) if part]  # fmt: skip
+
+
+def _snapshot(encoded: Any) -> Any:
+    """A stored value detached from the caller's objects (JSON values are stored as given)."""
+    return json.loads(json.dumps(encoded)) if isinstance(encoded, (dict, list)) else encoded
 
 
 class _Record:

@@ -17,7 +17,7 @@ from typing import Any, Generator, Generic, TypeVar
 from langchain_core.messages import BaseMessage
 
 from ._codec import BOOK, Lookup, decode_value, encode_checkpoint_id, ref_name, unpack_names, unpack_uuid
-from ._messages import ai_message_from_steps, chain_hash, step_count, steps_to_message
+from ._messages import ai_message_from_steps, chain_hash, fresh_message, step_count, steps_to_message
 from ._skeleton import expand_skeleton
 
 # -- operations ---------------------------------------------------------------------------
@@ -388,9 +388,10 @@ def build_state(stored: Stored, ns: Namespace, parent: State | None, turns: dict
 
 
 def decode_channel(value: Any, serde: Any) -> Any:
-    """A channel value for LangGraph: a fresh list for messages, a fresh decode otherwise."""
+    """A channel value for LangGraph that the caller may mutate: a fresh list of fresh
+    messages, a fresh decode otherwise (reads never hand out what the cache holds)."""
     if type(value) is tuple:
-        return list(value)
+        return [fresh_message(m) for m in value]
     return decode_value(value.encoded, serde, value.lookup)
 
 

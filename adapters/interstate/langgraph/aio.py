@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any, AsyncIterator, Iterator, Sequence
 
 from langchain_core.runnables import RunnableConfig
@@ -29,10 +28,9 @@ from interstate.client import AsyncClient
 from interstate.errors import NotFoundError
 
 from ._plans import SaverCore
-from ._put import CheckpointNotStored
 from ._registry import REGISTRY
 from ._state import Batch, Chain, Emit, Get, List, Plan, RefInfo, Refs, Stored
-from .saver import FEATURE, WRITES_WAIT_SECONDS, next_version
+from .saver import FEATURE, next_version
 
 __all__ = ["AsyncInteractionsSaver"]
 
@@ -55,8 +53,6 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         REGISTRY.activate()
         self.client = client
         self._core = SaverCore(self.serde, cache_size)
-        self._stored: asyncio.Condition | None = None
-        self._recent: dict[str, float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -157,19 +153,7 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        result = await self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
-        stored = self._condition()
-        async with stored:
-            if len(self._recent) > 1024:
-                self._recent.clear()
-            self._recent[self._core.checkpoint_key(config, checkpoint["id"])] = time.monotonic()  # type: ignore[arg-type]
-            stored.notify_all()
-        return result
-
-    def _condition(self) -> asyncio.Condition:
-        if self._stored is None:
-            self._stored = asyncio.Condition()
-        return self._stored
+        return await self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
 
     async def aput_writes(
         self,
@@ -178,28 +162,8 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        key = self._core.checkpoint_key(config)  # type: ignore[arg-type]
-        deadline = time.monotonic() + WRITES_WAIT_SECONDS
-        put_seen = False
-        while True:
-            try:
-                await self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
-                return
-            except CheckpointNotStored:
-                stored = self._condition()
-                async with stored:
-                    if put_seen:
-                        raise
-                    if key in self._recent:
-                        put_seen = True
-                        continue
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise
-                    try:
-                        await asyncio.wait_for(stored.wait(), min(left, 1.0))
-                    except asyncio.TimeoutError:
-                        pass
+        """Writes for any checkpoint id, stored or not yet (see ``WritePlans.put_writes``)."""
+        await self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._run(self._core.delete_thread(thread_id))

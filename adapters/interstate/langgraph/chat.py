@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import OrderedDict
 from typing import Any, AsyncIterator, Iterator, Sequence
@@ -209,14 +210,40 @@ class ChatInteractions(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _memory: OrderedDict[bytes, str] = PrivateAttr(default_factory=OrderedDict)
+    #: Whether ``close`` closes the clients (``from_url`` made them; injected ones are yours).
+    _owns_clients: bool = PrivateAttr(default=False)
 
     @classmethod
     def from_url(cls, url: str | None = None, *, model: str, api_key: str | None = None,
                  **kwargs: Any) -> "ChatInteractions":  # fmt: skip
         """A model with a ``Client`` and an ``AsyncClient`` for ``url`` (see
         ``Client.from_url``: ``sqlite:///file.db``, ``http://host:port``, ``google``...)."""
-        return cls(model=model, client=Client.from_url(url, api_key=api_key),
+        chat = cls(model=model, client=Client.from_url(url, api_key=api_key),
                    async_client=AsyncClient.from_url(url, api_key=api_key), **kwargs)  # fmt: skip
+        chat._owns_clients = True
+        return chat
+
+    def close(self) -> None:
+        """Close the clients ``from_url`` opened (an embedded server stops with its last
+        client); clients you passed in stay yours to close. The async one is closed here too,
+        without an event loop (its embedded transport needs none)."""
+        if self._owns_clients:
+            self._owns_clients = False
+            self.client.close()
+            _close_async(self.async_client)
+
+    async def aclose(self) -> None:
+        """``close`` from a coroutine."""
+        if self._owns_clients:
+            self._owns_clients = False
+            self.client.close()
+            await self.async_client.aclose()
+
+    def __enter__(self) -> "ChatInteractions":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def _llm_type(self) -> str:
@@ -400,3 +427,16 @@ class _Folder:
             usage_metadata=full.usage_metadata,
         )  # fmt: skip
         return ChatGenerationChunk(message=message)
+
+
+def _close_async(client: Any) -> None:
+    """Close an ``AsyncClient`` from synchronous code: in a loop of its own (a thread's, when
+    this thread runs one already)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(client.aclose())
+        return
+    worker = threading.Thread(target=asyncio.run, args=(client.aclose(),), name="interstate-close")
+    worker.start()
+    worker.join()

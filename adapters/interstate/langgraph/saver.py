@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import Any, Iterator, Sequence
 
 from langchain_core.runnables import RunnableConfig
@@ -81,14 +80,11 @@ from interstate.client import Client
 from interstate.errors import NotFoundError
 
 from ._plans import SaverCore
-from ._put import CheckpointNotStored
 from ._registry import REGISTRY
 from ._state import Batch, Chain, Emit, Get, List, Plan, RefInfo, Refs, Stored
 
 __all__ = ["InteractionsSaver"]
 
-#: How long put_writes waits for the put of its checkpoint (LangGraph may send writes first).
-WRITES_WAIT_SECONDS = 30.0
 FEATURE = "LangGraph checkpoints (InteractionsSaver)"
 
 
@@ -117,8 +113,6 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         REGISTRY.activate()
         self.client = client
         self._core = SaverCore(self.serde, cache_size)
-        self._stored = threading.Condition()
-        self._recent: dict[str, float] = {}
         self._last = threading.local()
 
     @classmethod
@@ -217,13 +211,7 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        result = self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
-        with self._stored:
-            if len(self._recent) > 1024:
-                self._recent.clear()
-            self._recent[self._core.checkpoint_key(config, checkpoint["id"])] = time.monotonic()  # type: ignore[arg-type]
-            self._stored.notify_all()
-        return result
+        return self._run(self._core.put(config, checkpoint, metadata, new_versions))  # type: ignore[arg-type]
 
     def put_writes(
         self,
@@ -232,26 +220,8 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        key = self._core.checkpoint_key(config)  # type: ignore[arg-type]
-        deadline = time.monotonic() + WRITES_WAIT_SECONDS
-        put_seen = False
-        while True:
-            try:
-                self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
-                return
-            except CheckpointNotStored:
-                # LangGraph may run put_writes before the put of the same checkpoint (both go
-                # to a background executor): wait for that put to finish here, then retry once.
-                with self._stored:
-                    if put_seen:
-                        raise
-                    if key in self._recent:
-                        put_seen = True
-                        continue
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise
-                    self._stored.wait(min(left, 1.0))
+        """Writes for any checkpoint id, stored or not yet (see ``WritePlans.put_writes``)."""
+        self._run(self._core.put_writes(config, writes, task_id, task_path))  # type: ignore[arg-type]
 
     def delete_thread(self, thread_id: str) -> None:
         self._run(self._core.delete_thread(thread_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -159,7 +160,8 @@ def path_id(interaction_id: str) -> str:
 
 
 def new_idempotency_key() -> str:
-    return uuid.uuid4().hex
+    """Random, from ``secrets`` rather than ``uuid.uuid4`` (which callers' tests patch)."""
+    return secrets.token_hex(16)
 
 
 class BaseClient:

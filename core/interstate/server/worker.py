@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
 import time
 import uuid
@@ -22,7 +23,9 @@ log = logging.getLogger("interstate.server")
 
 
 def new_owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    # secrets, not uuid.uuid4: the caller's uuid stream is theirs (tests patch it to hand out
+    # deterministic ids, and a server starting mid-run must not take one).
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def owner_is_dead(owner: str) -> bool:
