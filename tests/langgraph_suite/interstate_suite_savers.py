@@ -7,17 +7,20 @@
 * ``sqlite`` / ``sqlite_aio`` — LangGraph's stock savers, exactly as the suite builds them;
 * ``interstate`` / ``interstate_aio`` — ``InteractionsSaver`` / ``AsyncInteractionsSaver`` on
   a fresh embedded SQLite file per test (``sqlite:///...``);
-* ``interstate_pg`` / ``interstate_pg_aio`` — the same on the PostgreSQL database named by
-  ``INTERSTATE_SUITE_PG_URL`` (a fresh schema's worth of data per test is not needed: every
-  test uses its own thread ids, and the suite never lists across threads).
+* ``interstate_pg`` / ``interstate_pg_aio`` — the same on a fresh database per test (as the
+  suite's own PostgreSQL fixtures do: its tests reuse thread ids) of the server that
+  ``INTERSTATE_SUITE_PG_URL`` names (``run.py --postgres`` starts one with pgserver).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -28,10 +31,24 @@ SYNC_PARAMS = [s for s in _CHOSEN if not s.endswith("_aio")]
 ASYNC_PARAMS = [s for s in _CHOSEN if s.endswith("_aio")]
 
 
-def _url(name: str, directory: str) -> str:
-    if name.startswith("interstate_pg"):
-        return os.environ["INTERSTATE_SUITE_PG_URL"]
-    return f"sqlite:///{Path(directory) / 'interstate.db'}"
+@contextlib.contextmanager
+def _url(name: str) -> Iterator[str]:
+    """A fresh store for one test: a SQLite file, or a PostgreSQL database (dropped after)."""
+    if not name.startswith("interstate_pg"):
+        with tempfile.TemporaryDirectory(prefix="lg-suite-") as directory:
+            yield f"sqlite:///{Path(directory) / 'interstate.db'}"
+        return
+    import psycopg
+
+    admin = os.environ["INTERSTATE_SUITE_PG_URL"]
+    database = f"suite_{uuid.UUID(bytes=os.urandom(16)).hex[:16]}"  # not uuid4: tests patch it
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    try:
+        yield urlunsplit(urlsplit(admin)._replace(path=f"/{database}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 @pytest.fixture(params=SYNC_PARAMS)
@@ -43,9 +60,8 @@ def sync_checkpointer(request: pytest.FixtureRequest) -> Iterator[object]:
         with getattr(stock, f"_checkpointer_{name}")() as saver:
             yield saver
         return
-    with tempfile.TemporaryDirectory(prefix="lg-suite-") as directory:
-        with InteractionsSaver.from_url(_url(name, directory)) as saver:
-            yield saver
+    with _url(name) as url, InteractionsSaver.from_url(url) as saver:
+        yield saver
 
 
 @pytest.fixture(params=ASYNC_PARAMS)
@@ -57,8 +73,8 @@ async def async_checkpointer(request: pytest.FixtureRequest) -> AsyncIterator[ob
         async with getattr(stock, f"_checkpointer_{name}")() as saver:
             yield saver
         return
-    with tempfile.TemporaryDirectory(prefix="lg-suite-") as directory:
-        async with AsyncInteractionsSaver.from_url(_url(name, directory)) as saver:
+    with _url(name) as url:
+        async with AsyncInteractionsSaver.from_url(url) as saver:
             yield saver
 
 

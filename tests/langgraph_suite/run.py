@@ -1,7 +1,8 @@
 """Run LangGraph's own test suite with interstate's checkpointers, beside SqliteSaver.
 
     python tests/langgraph_suite/run.py              # SQLite: stock vs interstate
-    python tests/langgraph_suite/run.py --postgres   # also interstate on PostgreSQL (pgserver)
+    python tests/langgraph_suite/run.py --postgres   # also interstate on PostgreSQL (pgserver,
+                                                     # or $INTERSTATE_TEST_POSTGRES_URL)
     python tests/langgraph_suite/run.py -k time_travel --keep /tmp/lg
 
 It downloads the sdist of the *installed* langgraph version from the package index (its tests
@@ -106,13 +107,6 @@ def summarize(report: Path, label: str, seconds: float) -> Outcome:
     return Outcome(label, total, passed, failed, skipped, seconds, failures)
 
 
-def start_postgres(directory: Path) -> tuple[object, str]:
-    import pgserver  # the dev extra's throw-away PostgreSQL server
-
-    server = pgserver.get_server(str(directory), cleanup_mode="stop")
-    return server, server.get_uri()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "interstate-lg-suite",
@@ -134,13 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     runs.append(run_pytest(root, files, "interstate,interstate_aio",
                            "InteractionsSaver / Async (SQLite)", extra, {}))  # fmt: skip
     if args.postgres:
-        server, uri = start_postgres(Path(tempfile.mkdtemp(prefix="lg-suite-pg-")))
-        try:
+        sys.path.insert(0, str(HERE.parent.parent))
+        from tests.server.postgres_support import postgres_server  # pgserver, as our tests use it
+
+        with postgres_server() as uri:
             runs.append(run_pytest(root, files, "interstate_pg,interstate_pg_aio",
                                    "InteractionsSaver / Async (PostgreSQL)", extra,
                                    {"INTERSTATE_SUITE_PG_URL": uri}))  # fmt: skip
-        finally:
-            server.cleanup()  # type: ignore[attr-defined]
 
     print(f"\nLangGraph {version}'s own tests, {len(files)} checkpointer-parametrized files")
     print(f"{'saver':<42} {'passed':>13} {'failed':>7} {'skipped':>8} {'time':>9} {'× stock':>8}")
