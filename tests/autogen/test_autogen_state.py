@@ -262,3 +262,31 @@ async def test_context_drops_failed_turn_input(target: Any, tag: str, context_ki
         assert texts == [f"one {tag}", "flaky reply at depth 0", "two", "steady reply at depth 1"]
     else:  # stock: the failed turn's input stays, and is added again
         assert texts.count("two") == 2
+
+
+async def test_loaded_state_and_context_messages_are_copies(target: Any, tag: str) -> None:
+    """Editing a loaded team state, or the messages a context hands out, changes nothing
+    stored and nothing the context holds."""
+    client = _client(target, "scripted-rr")
+    team = round_robin(client, turns=3, contexts="interstate")
+    store = TeamStateStore(f"alias-{tag}", url=target.url)
+    await store.run(team, task=f"Write about {tag}")
+    first = await store.load_state()
+    assert first is not None
+    before = _canon(first)
+    for agent in first["agent_states"].values():
+        agent.clear()
+    first["agent_states"].clear()
+    again = await TeamStateStore(f"alias-{tag}", url=target.url).load_state()
+    assert _canon(again) == before
+    assert _canon(await store.load_state()) == before
+
+    context = InteractionsChatCompletionContext()
+    from autogen_core.models import UserMessage
+
+    await context.add_message(UserMessage(content="hello", source="user"))
+    handed = await context.get_messages()
+    handed[0].content = "edited"
+    assert [m.content for m in await context.get_messages()] == ["hello"]
+    await store.close()
+    await client.close()

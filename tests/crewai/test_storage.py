@@ -58,8 +58,11 @@ def test_save_search_filters_and_min_score(storage: InteractionsStorage) -> None
                                             categories=["capitals"])] == [paris.id]
     assert storage.search(EMBED.embed("capital of France"), min_score=0.99) == []
     assert len(storage.search(EMBED.embed("capital"), limit=1)) == 1
-    # a vector of another dimension finds nothing (another embedder's space)
-    assert storage.search([1.0, 0.0, 0.0]) == []
+    # a vector of another dimension is another embedder's: refused as CrewAI's storage does
+    from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
+
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.search([1.0, 0.0, 0.0])
 
 
 def test_get_update_touch(storage: InteractionsStorage) -> None:
@@ -167,3 +170,35 @@ def test_hashing_embedder_is_deterministic_and_lexical() -> None:
     cos = lambda x, y: sum(p * q for p, q in zip(x, y))  # noqa: E731
     assert cos(a, b) > cos(a, far) + 0.2
     assert e.embed("") == [0.0] * 384
+
+
+def test_embedding_dimensions_are_checked_as_crewai_does(storage: InteractionsStorage, target: Any) -> None:
+    """CrewAI's LanceDB storage raises ``EmbeddingDimensionMismatchError`` on a mixed batch
+    (also on a fresh store), on save, search and update with another dimension, and when a
+    store is reopened with another embedder; so does ours, changing nothing."""
+    from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
+
+    wide = HashingEmbedder(96)
+    with pytest.raises(EmbeddingDimensionMismatchError) as mixed:
+        storage.save([rec("first"), MemoryRecord(content="other", embedding=wide.embed("other"))])
+    assert (mixed.value.stored_dim, mixed.value.new_dim) == (64, 96)
+    assert storage.count() == 0  # a refused batch stores nothing
+    kept = rec("kept")
+    storage.save([kept])
+    with pytest.raises(EmbeddingDimensionMismatchError, match="64-dimensional.*96-dimensional"):
+        storage.save([MemoryRecord(content="wide", embedding=wide.embed("wide"))])
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.search(wide.embed("kept"))
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        storage.update(kept.model_copy(update={"content": "changed", "embedding": wide.embed("changed")}))
+    assert storage.count() == 1 and storage.get_record(kept.id).content == "kept"  # type: ignore[union-attr]
+    reopened = InteractionsStorage(target.client(), store=storage.store)
+    with pytest.raises(EmbeddingDimensionMismatchError) as later:
+        reopened.save([MemoryRecord(content="wide", embedding=wide.embed("wide"))])
+    assert (later.value.stored_dim, later.value.new_dim) == (64, 96)
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        reopened.search(wide.embed("kept"))
+    assert [r.id for r, _ in reopened.search(EMBED.embed("kept"))] == [kept.id]
+    reopened.reset()  # an emptied store takes the new embedder
+    reopened.save([MemoryRecord(content="wide", embedding=wide.embed("wide"))])
+    assert reopened.count() == 1

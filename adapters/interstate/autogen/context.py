@@ -66,7 +66,9 @@ class InteractionsChatCompletionContext(
         if self._turn_start is not None:
             self._presented = True
             self._pending = True
-        return list(self._messages)
+        # Copies: the chain is found by the content hashes of these messages, so an edit to
+        # what a caller got must not change what this context holds.
+        return [message.model_copy(deep=True) for message in self._messages]
 
     @property
     def interaction_id(self) -> str | None:

@@ -7,6 +7,9 @@ Each ``MemoryRecord`` is one recorded interaction (``client.interstate.record``,
   independent stores can share one server;
 * ``metadata`` — ``scope``, ``categories``, ``importance``, ``created_at``, ``last_accessed``,
   ``source``, ``private`` and the record's own metadata under ``meta``;
+* ``dim`` in its metadata — its embedding's dimension: a store has one, checked (as CrewAI's
+  LanceDB storage does, with its ``EmbeddingDimensionMismatchError``) on save, update and
+  search, also by another process that reopens the store with another embedder;
 * its embedding — attached with the search extension (``client.interstate.embed``) and searched
   on the server (``client.interstate.search``): scope prefix, categories and metadata filters
   run in SQL there, cosine similarity over what remains, ``min_score`` and ``limit`` applied
@@ -25,6 +28,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Iterator, Sequence
 
+from crewai.memory.storage.backend import EmbeddingDimensionMismatchError
 from crewai.memory.types import MemoryRecord, ScopeInfo
 
 from interstate.client import Client
@@ -39,6 +43,8 @@ LABEL_KIND = "interstate-kind"
 LABEL_STORE = "crewai-memory-store"
 MEMORY_KIND = "crewai-memory"
 _PAGE = 1000
+#: How many of a store's newest records are looked at to learn its embedding dimension.
+_PROBE = 20
 _SERVER_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 _STORE_NAME = re.compile(r"^[a-z0-9_\-]{1,63}$")
 
@@ -103,6 +109,8 @@ class InteractionsStorage:
         self.store = store
         self.embedder = embedder
         self.labels = {LABEL_KIND: MEMORY_KIND, LABEL_STORE: store}
+        #: The dimension of this store's embeddings, once known (``_stored_dim``).
+        self._dim: int | None = None
 
     def __repr__(self) -> str:
         return f"InteractionsStorage(store={self.store!r}, target={self.client.target!r})"
@@ -121,13 +129,46 @@ class InteractionsStorage:
         }
 
     def _turn(self, record: MemoryRecord) -> dict[str, Any]:
+        metadata = self._metadata(record)
+        if record.embedding:
+            metadata["dim"] = len(record.embedding)
         return {
             "id": record.id,
             "model": MEMORY_KIND,
             "input": record.content,
             "labels": dict(self.labels),
-            "metadata": self._metadata(record),
+            "metadata": metadata,
         }
+
+    # -- embedding dimensions ---------------------------------------------------------------
+    def _stored_dim(self) -> int | None:
+        """The dimension of the store's embeddings: learned once from its newest records
+        (each stores its ``dim``), None for a store without embeddings (0 while known empty)."""
+        if self._dim is None:
+            self._dim = 0
+            for hit in self.client.interstate.search(labels=self.labels, top_k=_PROBE,
+                                                     include_input=False).results:  # fmt: skip
+                dim = hit.interaction.interstate.metadata.get("dim") if hit.interaction.interstate else None
+                if isinstance(dim, int) and dim > 0:
+                    self._dim = dim
+                    break
+        return self._dim or None
+
+    def _check_dim(self, dim: int) -> None:
+        stored = self._stored_dim()
+        if stored is not None and dim != stored:
+            raise EmbeddingDimensionMismatchError(stored, dim)
+
+    def _batch_dim(self, records: list[MemoryRecord]) -> int | None:
+        """The one dimension of a batch's embeddings (a mixed batch is refused whole)."""
+        dim: int | None = None
+        for record in records:
+            if record.embedding:
+                if dim is None:
+                    dim = len(record.embedding)
+                elif len(record.embedding) != dim:
+                    raise EmbeddingDimensionMismatchError(dim, len(record.embedding))
+        return dim
 
     @staticmethod
     def _record(interaction: ExtendedInteraction) -> MemoryRecord:
@@ -191,10 +232,15 @@ class InteractionsStorage:
     def save(self, records: list[MemoryRecord]) -> None:
         if not records:
             return
+        dim = self._batch_dim(records)
+        if dim is not None:
+            self._check_dim(dim)
         self.client.interstate.record_many([self._turn(r) for r in records])
         vectors = {r.id: list(r.embedding) for r in records if r.embedding}
         if vectors:
             self.client.interstate.embed(vectors)
+        if dim is not None:
+            self._dim = dim
 
     def search(
         self,
@@ -207,6 +253,7 @@ class InteractionsStorage:
     ) -> list[tuple[MemoryRecord, float]]:
         if not query_embedding or limit <= 0:
             return []
+        self._check_dim(len(query_embedding))
         filters, local = self._filters(scope_prefix, categories, metadata_filter)
         top_k = min(_PAGE, limit * 3 if local else limit)
         # Scores are cosine similarities clamped at 0 (CrewAI's scores are never negative), so
@@ -253,6 +300,7 @@ class InteractionsStorage:
         return sum(self._delete_one(record_id) for record_id in doomed)
 
     def _delete_one(self, record_id: str) -> int:
+        self._dim = None
         try:
             interaction = self.client.interstate.get(record_id)
         except NotFoundError:
@@ -266,6 +314,7 @@ class InteractionsStorage:
         return 1
 
     def _delete_where(self, filters: dict[str, Any]) -> int:
+        self._dim = None  # an emptied store takes any dimension again
         deleted = 0
         while True:
             answer = self.client.interstate.delete_where(**filters)
@@ -274,6 +323,8 @@ class InteractionsStorage:
                 return deleted
 
     def update(self, record: MemoryRecord) -> None:
+        if record.embedding:
+            self._check_dim(len(record.embedding))
         try:
             stored = self.client.interstate.get(record.id)
         except NotFoundError:
@@ -287,6 +338,8 @@ class InteractionsStorage:
             patch = self._metadata(record)
             patch["meta"] = {**{k: None for k in old_meta if k not in record.metadata},
                              **record.metadata}  # fmt: skip
+            if record.embedding:
+                patch["dim"] = len(record.embedding)
             self.client.interstate.update_metadata(record.id, patch)
             if record.embedding:
                 self.client.interstate.embed({record.id: list(record.embedding)})
