@@ -29,6 +29,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 
 
 from ._codec import (
+    BOOK,
     REF_PREFIX,
     decode_value,
     join_metadata,
@@ -305,11 +306,11 @@ class SaverCore(WritePlans, MaintenancePlans):
             ):
                 yield Emit(found)
             return
-        if config is not None and "checkpoint_ns" in config["configurable"]:
-            refs = yield Refs(names=[ref_name(*scope(config))])
-        else:
-            prefix = thread_ref_prefix(str(config["configurable"]["thread_id"])) if config else REF_PREFIX
-            refs = yield Refs(prefix=prefix)
+        refs = yield from self._list_refs(config)
+        server_filter = _server_filter(filter)
+        if server_filter is not None:
+            yield from self._list_filtered(config, refs, server_filter, filter, before_id, limit)
+            return
         candidates = []
         known: dict[str, Stored] = {}
         children: dict[str, list[Stored]] = {}
@@ -343,6 +344,66 @@ class SaverCore(WritePlans, MaintenancePlans):
                 stored, state, ns, children.get(stored.id, []), ref_writes, known, local
             )
             yield Emit(self.to_tuple(state, ns, writes))
+
+    def _list_refs(self, config: dict[str, Any] | None) -> Plan:
+        """The head refs ``list`` covers: one namespace, one thread's, or every thread's."""
+        if config is not None and "checkpoint_ns" in config["configurable"]:
+            return (yield Refs(names=[ref_name(*scope(config))]))
+        prefix = thread_ref_prefix(str(config["configurable"]["thread_id"])) if config else REF_PREFIX
+        return (yield Refs(prefix=prefix))
+
+    def _list_filtered(self, config: dict[str, Any] | None, refs: list[RefInfo],
+                       server_filter: dict[str, Any], filter: dict[str, Any],
+                       before_id: str | None, limit: int | None) -> Plan:  # fmt: skip
+        """``list`` with a metadata filter the server can apply: the server finds the matching
+        checkpoints (metadata only, no input), and only the ``limit`` newest are rebuilt."""
+        trees: dict[str, tuple[Namespace, RefInfo]] = {}
+        for ref in refs:
+            if "thread" in ref.metadata:
+                ns = self._known_ns(ref)
+                trees.update({root: (ns, ref) for root in ref.metadata.get("r") or {}})
+        if config is None:
+            matches = yield List(metadata=server_filter, include_input=False)
+        else:
+            matches = []
+            for root in trees:
+                matches += yield List(root_interaction_id=root, metadata=server_filter,
+                                      include_input=False)  # fmt: skip
+        candidates = []
+        for stored in matches:
+            tree = trees.get(stored.root or stored.id)
+            if tree is None or not stored.is_checkpoint or stored.hidden:
+                continue
+            cid = tree[0].checkpoint_id(stored)
+            if (before_id and cid >= before_id) or not _metadata_ok(
+                join_metadata(stored.metadata, self.serde), filter
+            ):
+                continue
+            candidates.append((cid, stored, *tree))
+        candidates.sort(key=lambda item: item[0], reverse=True)
+        local: dict[str, State] = {}
+        for cid, stored, ns, ref in candidates[: max(limit, 0)] if limit is not None else candidates:
+            known: dict[str, Stored] = {}
+            state = yield from self.materialize(stored.id, ns, known, local)
+            if state is None:
+                continue
+            children = yield from self._children_of(stored, ns)
+            ref_writes = (ref.metadata.get("w") or {}).get(cid)
+            writes = yield from self.pending_writes(stored, state, ns, children, ref_writes, known, local)
+            yield Emit(self.to_tuple(state, ns, writes))
+
+
+def _server_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a ``list`` metadata filter the server applies (exact: JSON scalars on plain
+    keys; results are checked here again), or None to filter every checkpoint here."""
+    if not filter:
+        return None
+    if all(type(key) is str and key and ":" not in key and key != BOOK
+           and type(value) in (str, int, float, bool) and value == value
+           for key, value in filter.items()):  # fmt: skip
+        return dict(filter)
+    return None
+
 
 def _metadata_ok(metadata: dict[str, Any], filter: dict[str, Any] | None) -> bool:
     return not filter or all(k in metadata and metadata[k] == v for k, v in filter.items())
