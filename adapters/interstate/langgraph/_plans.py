@@ -21,6 +21,7 @@ namespace's naming (``Namespace``).
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
@@ -399,10 +400,22 @@ def _server_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:
     if not filter:
         return None
     if all(type(key) is str and key and ":" not in key and key != BOOK
-           and type(value) in (str, int, float, bool) and value == value
+           and type(value) in (str, int, float, bool) and value == value and _sent_as_is(value)
            for key, value in filter.items()):  # fmt: skip
         return dict(filter)
     return None
+
+
+def _sent_as_is(value: Any) -> bool:
+    """Whether the server reads the filter value back as given (a string that parses as JSON,
+    "1" or "true", would be taken for that JSON value)."""
+    if type(value) is not str:
+        return True
+    try:
+        json.loads(value)
+    except ValueError:
+        return True
+    return False
 
 
 def _metadata_ok(metadata: dict[str, Any], filter: dict[str, Any] | None) -> bool:

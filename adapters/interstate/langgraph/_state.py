@@ -16,6 +16,8 @@ from typing import Any, Generator, Generic, TypeVar
 
 from langchain_core.messages import BaseMessage
 
+from interstate.client._extensions import batch_call, chain_call, get_call, list_call, refs_call
+
 from ._codec import BOOK, Lookup, decode_value, encode_checkpoint_id, ref_name, unpack_names, unpack_uuid
 from ._messages import ai_message_from_steps, chain_hash, fresh_message, step_count, steps_to_message
 from ._skeleton import expand_skeleton
@@ -73,6 +75,51 @@ class Emit:
 
 Plan = Generator[Any, Any, Any]
 
+# -- the requests behind the operations (raw JSON: the checkpointer needs wire dicts, and
+# validating every interaction into pydantic models first costs more than the read itself) --
+
+#: How many items one List / Refs page asks for.
+PAGE_SIZE = 1000
+
+
+def page_call(op: "List | Refs", token: str | None) -> tuple[Any, str]:
+    """The request for one page of a ``List`` / ``Refs`` (``_send`` arguments)."""
+    if isinstance(op, Refs):
+        return refs_call(names=op.names, prefix=op.prefix, resolve=op.resolve,
+                         page_size=PAGE_SIZE, page_token=token), "refs"  # fmt: skip
+    return list_call(labels=op.labels, metadata=op.metadata, include_input=op.include_input,
+                     previous_interaction_id=op.previous_interaction_id,
+                     root_interaction_id=op.root_interaction_id, page_size=PAGE_SIZE,
+                     page_token=token), "list"  # fmt: skip
+
+
+def parse_page(op: "List | Refs", data: dict[str, Any]) -> tuple[list[Any], str | None]:
+    """A page's items (``Stored`` / ``RefInfo``) and the next page's token."""
+    if isinstance(op, Refs):
+        return [RefInfo.of_wire(r) for r in data.get("refs") or []], data.get("next_page_token")
+    return [Stored.of_wire(i) for i in data.get("interactions") or []], data.get("next_page_token")
+
+
+def single_call(op: "Get | Chain | Batch") -> tuple[Any, str]:
+    if isinstance(op, Get):
+        return get_call(op.interaction_id), "get"
+    if isinstance(op, Chain):
+        return chain_call(op.interaction_id), "chain"
+    return batch_call(op.operations), "batch"
+
+
+def parse_single(op: "Get | Chain | Batch", data: Any) -> Any:
+    if isinstance(op, Get):
+        return Stored.of_wire(data)
+    if isinstance(op, Chain):
+        return [Stored.of_wire(i) for i in data["interactions"]]
+    return data["results"]
+
+
+def missing(op: Any) -> Any:
+    """What a ``Get`` / ``Chain`` of an interaction that is not there returns."""
+    return None if isinstance(op, Get) else []
+
 # -- what comes back ------------------------------------------------------------------------
 
 
@@ -112,6 +159,21 @@ class Stored:
             labels=dict(interaction.labels or {}),
             metadata=dict(info.metadata) if info is not None else {},
             root=info.root_interaction_id if info is not None else None,
+        )
+
+    @classmethod
+    def of_wire(cls, data: dict[str, Any]) -> "Stored":
+        """From an extension route's JSON (what ``of`` reads from the validated model)."""
+        info = data.get("interstate") or {}
+        given = data.get("input")
+        return cls(
+            id=data["id"],
+            parent=data.get("previous_interaction_id"),
+            input=given if isinstance(given, list) else [],
+            steps=data.get("steps") or [],
+            labels=dict(data.get("labels") or {}),
+            metadata=dict(info.get("metadata") or {}),
+            root=info.get("root_interaction_id"),
         )
 
     @property
@@ -189,6 +251,12 @@ class RefInfo:
         """From a ``Ref`` (the typed client's answer)."""
         target = Stored.of(ref.interaction) if ref.interaction is not None else None
         return cls(ref.name, ref.interaction_id, ref.order_key, dict(ref.metadata), target)
+
+    @classmethod
+    def of_wire(cls, data: dict[str, Any]) -> "RefInfo":
+        target = data.get("interaction")
+        return cls(data["name"], data["interaction_id"], data.get("order_key"),
+                   dict(data.get("metadata") or {}), Stored.of_wire(target) if target else None)  # fmt: skip
 
 
 @dataclass(frozen=True)

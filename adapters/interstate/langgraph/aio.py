@@ -29,7 +29,20 @@ from interstate.errors import NotFoundError
 
 from ._plans import SaverCore
 from ._registry import REGISTRY
-from ._state import Batch, Chain, Emit, Get, List, Plan, RefInfo, Refs, Stored
+from ._state import (
+    Batch,
+    Chain,
+    Emit,
+    Get,
+    List,
+    Plan,
+    Refs,
+    missing,
+    page_call,
+    parse_page,
+    parse_single,
+    single_call,
+)
 from .saver import FEATURE, next_version
 
 __all__ = ["AsyncInteractionsSaver"]
@@ -80,28 +93,22 @@ class AsyncInteractionsSaver(BaseCheckpointSaver[int]):
 
     # -- running plans ------------------------------------------------------------------
     async def _execute(self, op: Any) -> Any:
-        ext = self.client.interstate
-        if isinstance(op, Batch):
-            return await ext.batch(op.operations)
-        if isinstance(op, Get):
-            try:
-                return Stored.of(await ext.get(op.interaction_id))
-            except NotFoundError:
-                return None
-        if isinstance(op, Refs):
-            refs = ext.iter_refs(names=op.names, prefix=op.prefix, resolve=op.resolve, page_size=1000)
-            return [RefInfo.of(r) async for r in refs]
-        if isinstance(op, List):
-            found = ext.iter(labels=op.labels, metadata=op.metadata, include_input=op.include_input,
-                             page_size=1000, previous_interaction_id=op.previous_interaction_id,
-                             root_interaction_id=op.root_interaction_id)  # fmt: skip
-            return [Stored.of(i) async for i in found]
-        if isinstance(op, Chain):
-            try:
-                return [Stored.of(i) for i in await ext.chain(op.interaction_id)]
-            except NotFoundError:
-                return []
-        raise TypeError(f"unknown operation {op!r}")
+        send = self.client.interstate._send  # raw JSON (see ``_state.page_call``)
+        if isinstance(op, (List, Refs)):
+            items, token = [], None
+            while True:
+                page, token = parse_page(op, await send(*page_call(op, token)))
+                items += page
+                if not token:
+                    return items
+        if not isinstance(op, (Get, Chain, Batch)):
+            raise TypeError(f"unknown operation {op!r}")
+        try:
+            return parse_single(op, await send(*single_call(op)))
+        except NotFoundError:
+            if isinstance(op, Batch):
+                raise
+            return missing(op)
 
     async def _iterate(self, plan: Plan, result: list[Any]) -> AsyncIterator[Any]:
         """Run ``plan``, yielding what it emits; its return value goes into ``result``."""

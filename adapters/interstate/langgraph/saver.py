@@ -81,7 +81,20 @@ from interstate.errors import NotFoundError
 
 from ._plans import SaverCore
 from ._registry import REGISTRY
-from ._state import Batch, Chain, Emit, Get, List, Plan, RefInfo, Refs, Stored
+from ._state import (
+    Batch,
+    Chain,
+    Emit,
+    Get,
+    List,
+    Plan,
+    Refs,
+    missing,
+    page_call,
+    parse_page,
+    parse_single,
+    single_call,
+)
 
 __all__ = ["InteractionsSaver"]
 
@@ -139,28 +152,22 @@ class InteractionsSaver(BaseCheckpointSaver[int]):
 
     # -- running plans ------------------------------------------------------------------
     def _execute(self, op: Any) -> Any:
-        ext = self.client.interstate
-        if isinstance(op, Batch):
-            return ext.batch(op.operations)
-        if isinstance(op, Get):
-            try:
-                return Stored.of(ext.get(op.interaction_id))
-            except NotFoundError:
-                return None
-        if isinstance(op, Refs):
-            return [RefInfo.of(r) for r in ext.iter_refs(names=op.names, prefix=op.prefix,
-                                                         resolve=op.resolve, page_size=1000)]  # fmt: skip
-        if isinstance(op, List):
-            return [Stored.of(i) for i in ext.iter(labels=op.labels, metadata=op.metadata,
-                                                   include_input=op.include_input, page_size=1000,
-                                                   previous_interaction_id=op.previous_interaction_id,
-                                                   root_interaction_id=op.root_interaction_id)]  # fmt: skip
-        if isinstance(op, Chain):
-            try:
-                return [Stored.of(i) for i in ext.chain(op.interaction_id)]
-            except NotFoundError:
-                return []
-        raise TypeError(f"unknown operation {op!r}")
+        send = self.client.interstate._send  # raw JSON (see ``_state.page_call``)
+        if isinstance(op, (List, Refs)):
+            items, token = [], None
+            while True:
+                page, token = parse_page(op, send(*page_call(op, token)))
+                items += page
+                if not token:
+                    return items
+        if not isinstance(op, (Get, Chain, Batch)):
+            raise TypeError(f"unknown operation {op!r}")
+        try:
+            return parse_single(op, send(*single_call(op)))
+        except NotFoundError:
+            if isinstance(op, Batch):
+                raise
+            return missing(op)
 
     def _run(self, plan: Plan) -> Any:
         """Run ``plan`` to its return value."""
