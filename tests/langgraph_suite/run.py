@@ -11,7 +11,9 @@ and snapshots are not in the wheel), appends one import to the suite's ``tests/c
 runs every test file parametrized over those fixtures once per saver family, in the same run:
 LangGraph's ``SqliteSaver`` / ``AsyncSqliteSaver`` first, then ``InteractionsSaver`` /
 ``AsyncInteractionsSaver`` on a fresh embedded SQLite file per test. It prints passed/total and
-the time of each beside the other, and exits 1 unless every interstate test passed. Nothing of
+the time of each beside the other, and exits 1 unless every interstate test passed (a failure
+that passes when run again on its own is reported as flaky, by name, and does not fail the
+run: LangGraph's suite has timing-dependent tests). Nothing of
 LangGraph's is kept in this repository; the suite's test-only dependencies are in our ``dev``
 extra.
 """
@@ -28,7 +30,7 @@ import tarfile
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +47,8 @@ class Outcome:
     skipped: int
     seconds: float
     failures: list[str]
+    #: Failed, then passed when run again on their own (timing-dependent tests).
+    flaky: list[str] = field(default_factory=list)
 
 
 def fetch_suite(version: str, into: Path) -> Path:
@@ -99,12 +103,30 @@ def summarize(report: Path, label: str, seconds: float) -> Outcome:
         kinds = {child.tag for child in case}
         if kinds & {"failure", "error"}:
             failed += 1
-            failures.append(f"{case.get('classname')}::{case.get('name')}")
+            failures.append(_node_id(str(case.get("classname")), str(case.get("name"))))
         elif "skipped" in kinds:
             skipped += 1
         else:
             passed += 1
     return Outcome(label, total, passed, failed, skipped, seconds, failures)
+
+
+def _node_id(classname: str, name: str) -> str:
+    """A pytest node id from JUnit's ``classname`` (``tests.test_x`` or ``tests.test_x.TestY``)."""
+    parts = classname.split(".")
+    return "/".join(parts[:2]) + ".py::" + "::".join([*parts[2:], name])
+
+
+def retry_failures(root: Path, run: Outcome, savers: str, env_extra: dict[str, str]) -> Outcome:
+    """Run a run's failures once more, on their own: those that pass are reported as flaky
+    (LangGraph's suite has timing-dependent tests), the rest stay failures."""
+    if not run.failures or len(run.failures) > 20:
+        return run
+    again = run_pytest(root, run.failures, savers, f"{run.label}, failures again", [], env_extra)
+    still = set(again.failures) if again.total == len(run.failures) else set(run.failures)
+    flaky = [name for name in run.failures if name not in still]
+    return Outcome(run.label, run.total, run.passed + len(flaky), run.failed - len(flaky), run.skipped,
+                   run.seconds, [n for n in run.failures if n in still], flaky)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,26 +147,31 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Outcome] = []
     if not args.no_stock:
         runs.append(run_pytest(root, files, "sqlite,sqlite_aio", "SqliteSaver / AsyncSqliteSaver", extra, {}))
-    runs.append(run_pytest(root, files, "interstate,interstate_aio",
-                           "InteractionsSaver / Async (SQLite)", extra, {}))  # fmt: skip
+    ours = run_pytest(root, files, "interstate,interstate_aio", "InteractionsSaver / Async (SQLite)",
+                      extra, {})  # fmt: skip
+    runs.append(retry_failures(root, ours, "interstate,interstate_aio", {}))
     if args.postgres:
         sys.path.insert(0, str(HERE.parent.parent))
         from tests.server.postgres_support import postgres_server  # pgserver, as our tests use it
 
         with postgres_server() as uri:
-            runs.append(run_pytest(root, files, "interstate_pg,interstate_pg_aio",
-                                   "InteractionsSaver / Async (PostgreSQL)", extra,
-                                   {"INTERSTATE_SUITE_PG_URL": uri}))  # fmt: skip
+            env = {"INTERSTATE_SUITE_PG_URL": uri}
+            pg = run_pytest(root, files, "interstate_pg,interstate_pg_aio",
+                            "InteractionsSaver / Async (PostgreSQL)", extra, env)  # fmt: skip
+            runs.append(retry_failures(root, pg, "interstate_pg,interstate_pg_aio", env))
 
     print(f"\nLangGraph {version}'s own tests, {len(files)} checkpointer-parametrized files")
-    print(f"{'saver':<42} {'passed':>13} {'failed':>7} {'skipped':>8} {'time':>9} {'× stock':>8}")
+    print(f"{'saver':<42} {'passed':>13} {'failed':>7} {'skipped':>8} {'time':>9} {'× stock':>8}"
+          f" {'flaky':>6}")
     stock = runs[0] if not args.no_stock else None
     for run in runs:
         ratio = f"{run.seconds / stock.seconds:.2f}×" if stock and stock.seconds else "—"
         print(f"{run.label:<42} {f'{run.passed}/{run.total}':>13} {run.failed:>7} {run.skipped:>8} "
-              f"{run.seconds:>8.1f}s {ratio:>8}")  # fmt: skip
+              f"{run.seconds:>8.1f}s {ratio:>8} {len(run.flaky):>6}")  # fmt: skip
     ours = [r for r in runs if r.label.startswith("Interactions")]
     for run in ours:
+        for name in run.flaky:
+            print(f"FLAKY ({run.label}): {name} failed, then passed on its own")
         for name in run.failures:
             print(f"FAILED ({run.label}): {name}")
     return 0 if all(r.total and not r.failed for r in ours) else 1
