@@ -367,6 +367,10 @@ class SqliteStore(Store):
     async def close(self) -> None:
         async with self._exclusive():
             await self._conn.close()
+        # aiosqlite's connection is a thread that ends just after close() returns: wait for it
+        # (microseconds), so a closed store leaves no thread behind.
+        if isinstance(self._conn, threading.Thread) and self._conn.is_alive():
+            self._conn.join(timeout=5)
 
     # -- vectors ------------------------------------------------------------------------
     async def put_embeddings(self, tenant: str, vectors: dict[str, list[float]]) -> list[str]:
