@@ -116,13 +116,6 @@ class WritePlans:
                 if early:
                     self.early[iid] = early
             raise
-        with self.guard:
-            arrived = self.putting.pop(iid, [])
-        if arrived:  # writes that found no thread while this put was on its way
-            merged: dict[str, Any] = {}
-            for part in arrived:
-                merged = _merge_writes(merged, part)
-            yield Batch(_writes_patches(iid, merged))
         self.states.put(iid, record.state)
         with self.guard:
             if piid:
@@ -137,6 +130,13 @@ class WritePlans:
                 self.pending.put(iid, {})
         if record.hash is not None:
             REGISTRY.stored(record.hash, thread_id, ns_name, iid)
+        with self.guard:
+            arrived = self.putting.pop(iid, [])
+        if arrived:  # writes that found no thread while this put was on its way
+            merged: dict[str, Any] = {}
+            for part in arrived:
+                merged = _merge_writes(merged, part)
+            yield Batch(_writes_patches(iid, merged))
         return _config(thread_id, ns_name, cid)
 
     def _claim(self: "SaverCore", piid: str) -> tuple[dict[str, list[Any]] | None, bool]:
@@ -350,10 +350,7 @@ class WritePlans:
         """Add writes on their way to the head ref to ``pending`` (under ``guard``): insert if
         absent per ``(task_id, idx)``, special channels replace. Returns what undoes it."""
         before = self.pending.get(iid) or {}
-        known = dict(before)
-        for key, entry in decoded.items():
-            if parse_writes_key(key)[1] < 0 or key not in known:
-                known[key] = entry
+        known = _merge_writes(before, decoded)
         self.pending.put(iid, known)
         self.inflight[iid] = self.inflight.get(iid, 0) + 1
         return before, {key: known[key] for key in decoded}
