@@ -85,6 +85,7 @@ def serve(
     log_level: str = typer.Option("info", envvar="INTERSTATE_LOG_LEVEL", help="uvicorn log level."),
 ) -> None:
     """Run the interstate server: the Interactions API over HTTP on a database you own."""
+    import sse_starlette  # noqa: F401  # before uvicorn: it hooks uvicorn's exit to end streams
     import uvicorn
 
     from interstate.server.app import create_app

@@ -47,7 +47,7 @@ def _read(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def test_batches_and_ref_reads_run_in_the_calling_thread(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_ref_and_interaction_reads_run_in_the_calling_thread(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     threads: dict[str, list[int]] = {}
 
     def spy(name: str, original: Any) -> Any:
@@ -60,13 +60,22 @@ def test_batches_and_ref_reads_run_in_the_calling_thread(client: Client, monkeyp
     for name in ("apply_batch", "get_refs"):
         monkeypatch.setattr(sqlite_ops, name, spy(name, getattr(sqlite_ops, name)))
     store = client._direct.server.service.store
-    monkeypatch.setattr(store, "_fetch_in_tx", spy("get", store._fetch_in_tx))
+    monkeypatch.setattr(sqlite_ops, "chain_json", spy("chain_json", sqlite_ops.chain_json))
+    monkeypatch.setattr(store, "_fetch", spy("read", store._fetch))
     here = threading.get_ident()
-    client.interstate.batch([{"record": {"id": "t-1"}}, {"set_ref": {"name": "h", "interaction_id": "t-1"}}])
-    assert client.interstate.refs(names=["h"], resolve=True).refs[0].interaction.id == "t-1"  # type: ignore[union-attr]
+    client.interstate.batch([{"record": {"id": "t-1"}}, {"record": {"id": "t-2", "previous_interaction_id": "t-1"}},
+                             {"set_ref": {"name": "h", "interaction_id": "t-2"}}])  # fmt: skip
+    assert client.interstate.refs(names=["h"], resolve=True).refs[0].interaction.id == "t-2"  # type: ignore[union-attr]
+    assert client.interstate.refs(names=["h"], resolve="chain").refs[0].ancestors[0]["id"] == "t-1"  # type: ignore[index]
+    assert client.interstate.get("t-1").id == "t-1"
+    assert [i.id for i in client.interstate.chain("t-2")] == ["t-1", "t-2"]
+    assert [i.id for i in client.interstate.list(previous_interaction_id="t-1").interactions] == ["t-2"]
+    assert threads["apply_batch"] == threads["chain_json"] == [here]
+    assert threads["get_refs"] == [here, here]
+    reads = len(threads["read"])
+    assert reads >= 3 and threads["read"] == [here] * reads
     assert client.interactions.get("t-1").id == "t-1"  # not one of them: served on the loop
-    assert threads["apply_batch"] == threads["get_refs"] == [here]
-    assert threads["get"] and here not in threads["get"]
+    assert len(threads["read"]) == reads + 1 and threads["read"][-1] != here
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,12 @@ from ._messages import fresh_message, is_json, message_to_steps, steps_to_messag
 
 #: ASCII-sorted base64 alphabet (all characters allowed in interaction ids).
 _ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-_INDEX = {ch: i for i, ch in enumerate(_ALPHABET)}
+_ALPHABET_SET = frozenset(_ALPHABET)
+_STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_TO_SORTED = str.maketrans(_STANDARD, _ALPHABET)
+_FROM_SORTED = str.maketrans(_ALPHABET, _STANDARD)
+#: Last characters of a packed UUID: its 4 low bits are zero.
+_LAST = frozenset(_ALPHABET[0::16])
 REF_PREFIX = "langgraph/"
 LANGGRAPH_MODEL = "langgraph"
 #: Key of the checkpointer's own bookkeeping inside an interaction's metadata.
@@ -76,19 +81,20 @@ def pack_uuid(value: str) -> str:
         parsed = None
     if parsed is None or str(parsed) != value:
         return "=" + value
-    number = parsed.int << 4  # 132 bits: 22 characters of 6 bits
-    return "".join(_ALPHABET[(number >> (6 * i)) & 63] for i in range(21, -1, -1))
+    # 128 bits and 4 zero bits: 22 characters of 6 bits, standard base64 mapped onto _ALPHABET
+    return base64.b64encode(parsed.bytes).decode("ascii")[:22].translate(_TO_SORTED)
 
 
+@functools.lru_cache(maxsize=8192)
 def unpack_uuid(packed: str) -> str | None:
+    """The UUID string ``pack_uuid`` packed (cached: a cold read unpacks every checkpoint id
+    of a chain, and a thread's ids come back on every read)."""
     if packed.startswith("="):
         return packed[1:]
-    if len(packed) != 22 or any(ch not in _INDEX for ch in packed):
+    if len(packed) != 22 or not _ALPHABET_SET.issuperset(packed) or packed[-1] not in _LAST:
         return None
-    number = 0
-    for ch in packed:
-        number = (number << 6) | _INDEX[ch]
-    return str(uuid.UUID(int=number >> 4))
+    hexed = base64.b64decode(packed.translate(_FROM_SORTED) + "==").hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 def encode_checkpoint_id(checkpoint_id: str, thread_id: str, checkpoint_ns: str) -> str:

@@ -101,7 +101,7 @@ def fresh_message(message: BaseMessage) -> BaseMessage:
 
 
 def _fields_of(side: dict[str, Any]) -> dict[str, Any]:
-    fields = copy.deepcopy(side.get("f") or {})
+    fields = _copy_tree(side.get("f") or {})
     if "i" in side:
         fields["id"] = side["i"]
     return fields
@@ -157,9 +157,9 @@ def _content_items(content: Any, side: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _content_of(items: list[dict[str, Any]], side: dict[str, Any]) -> Any:
     if "x" in side:
-        return copy.deepcopy(side["x"])
+        return _copy_tree(side["x"])
     if side.get("l"):
-        return copy.deepcopy(items)
+        return _copy_tree(items)
     return "".join(str(i.get("text", "")) for i in items if i.get("type") == "text")
 
 
@@ -276,7 +276,7 @@ def steps_to_message(
         result = step.get("result", "")
         content = _content_of(result, side) if isinstance(result, list) else result
         if "x" in side:
-            content = copy.deepcopy(side["x"])
+            content = _copy_tree(side["x"])
         status = "error" if step.get("is_error") else "success"
         return cls(content=content, tool_call_id=step.get("call_id", ""),
                    **{"status": status, **fields})  # fmt: skip
@@ -296,7 +296,7 @@ def ai_message_from_steps(
         if kind == "model_output":
             items += list(step.get("content") or [])
         elif kind == "function_call":
-            calls.append({"name": step.get("name", ""), "args": copy.deepcopy(step.get("arguments") or {}),
+            calls.append({"name": step.get("name", ""), "args": _copy_tree(step.get("arguments") or {}),
                           "id": step.get("id"), "type": "tool_call"})  # fmt: skip
     return cls(content=_content_of(items, side), tool_calls=calls, **_fields_of(side))
 

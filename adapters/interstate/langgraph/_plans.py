@@ -61,6 +61,7 @@ from ._state import (
     build_state,
     scope,
     decode_channel,
+    paused_gc,
     resolver,
 )
 
@@ -78,6 +79,8 @@ class SaverCore(WritePlans, MaintenancePlans):
         self.children: LRU[str, tuple[str, dict[str, tuple[int, BaseMessage]]]] = LRU(256)
         self.turns: LRU[str, Stored] = LRU(256)
         self.namespaces: LRU[tuple[str, str], Namespace] = LRU(4096)
+        #: (thread, ns) -> the head checkpoint's interaction id last read or written here
+        self.heads: LRU[tuple[str, str], str] = LRU(4096)
         #: Guards ``pending``, ``claimed``, ``inflight`` and ``children`` between a put and the
         #: writes of its parent (held for no I/O: neither waits for the other's request).
         self.guard = threading.Lock()
@@ -144,8 +147,8 @@ class SaverCore(WritePlans, MaintenancePlans):
                 break
             path.append(stored)
             cursor = ns.parent_iid(stored)
-        for stored in reversed(path):
-            turns: dict[str, Stored] = {}
+        turns: dict[str, Stored] = {}
+        for stored in path:  # the model turns the checkpoints continue, first
             for side in stored.book.get("s") or []:
                 turn_id = (side.get("g") or [None])[0]
                 if turn_id is None or turn_id in turns:
@@ -156,11 +159,13 @@ class SaverCore(WritePlans, MaintenancePlans):
                 if turn is not None:
                     self.turns.put(turn_id, turn)
                     turns[turn_id] = turn
-            parent_iid = ns.parent_iid(stored)
-            parent = (local.get(parent_iid) or self.states.get(parent_iid)) if parent_iid else None
-            state = build_state(stored, ns, parent, turns, self.serde)
-            local[stored.id] = state
-            self.states.put(stored.id, state)
+        with paused_gc():
+            for stored in reversed(path):
+                parent_iid = ns.parent_iid(stored)
+                parent = (local.get(parent_iid) or self.states.get(parent_iid)) if parent_iid else None
+                state = build_state(stored, ns, parent, turns, self.serde)
+                local[stored.id] = state
+                self.states.put(stored.id, state)
         return local.get(iid) or self.states.get(iid)
 
     def _holders(self, ns: Namespace, refs: set[str], known: dict[str, Stored],
@@ -182,15 +187,31 @@ class SaverCore(WritePlans, MaintenancePlans):
 
     def _children_of(self, stored: Stored, ns: Namespace) -> Plan:
         """Checkpoints whose parent is ``stored`` (directly, or through a model turn)."""
-        out: list[Stored] = []
-        cid = ns.checkpoint_id(stored)
-        for child in (yield List(previous_interaction_id=stored.id)):
-            if child.is_checkpoint:
-                candidates = [child]
-            else:
-                self.turns.put(child.id, child)
-                candidates = yield List(previous_interaction_id=child.id)
-            out += [c for c in candidates if c.is_checkpoint and ns.parent_id(c) == cid]
+        found = yield from self._children_of_all([(stored, ns)])
+        return found[stored.id]
+
+    def _children_of_all(self, parents: list[tuple[Stored, Namespace]]) -> Plan:
+        """``{parent id: its child checkpoints}``, in one list (and one more for the model
+        turns between) per 100 parents."""
+        out: dict[str, list[Stored]] = {p.id: [] for p, _ in parents}
+        named = {p.id: (ns, ns.checkpoint_id(p)) for p, ns in parents}
+        via: dict[str, str] = {}  # model turn id -> the checkpoint it continues
+
+        def take(child: Stored, parent: str) -> None:
+            ns, cid = named[parent]
+            if child.is_checkpoint and ns.parent_id(child) == cid:
+                out[parent].append(child)
+
+        for ids in _chunks(list(out)):
+            for child in (yield List(previous_interaction_id=ids)):
+                if child.is_checkpoint:
+                    take(child, child.parent or "")
+                else:
+                    self.turns.put(child.id, child)
+                    via[child.id] = child.parent or ""
+        for ids in _chunks(list(via)):
+            for child in (yield List(previous_interaction_id=ids)):
+                take(child, via[child.parent or ""])
         return out
 
     def pending_writes(self, stored: Stored, state: State, ns: Namespace, children: list[Stored],
@@ -224,7 +245,8 @@ class SaverCore(WritePlans, MaintenancePlans):
         return [w for _, w in out]
 
     def to_tuple(self, state: State, ns: Namespace, writes: list[Any]) -> CheckpointTuple:
-        values = {ch: decode_channel(v, self.serde) for ch, v in state.values.items()}
+        with paused_gc():
+            values = {ch: decode_channel(v, self.serde) for ch, v in state.values.items()}
         metadata = metadata_of(state.metadata, state.md, self.serde)
         parent = _config(ns.thread_id, ns.ns, state.parent_id) if state.parent_id else None
         checkpoint = checkpoint_of(state.skeleton, state.checkpoint_id, values, self.serde)
@@ -245,7 +267,12 @@ class SaverCore(WritePlans, MaintenancePlans):
     def get_tuple(self, config: dict[str, Any]) -> Plan:
         thread_id, ns_name = scope(config)
         checkpoint_id = config["configurable"].get("checkpoint_id")
-        refs = yield Refs(names=[ref_name(thread_id, ns_name)], resolve=True)
+        # The head's ancestors come along unless its parent's state is likely cached here
+        # (this process wrote or read the thread's head last): a cold read is one request.
+        last = self.heads.get((thread_id, ns_name))
+        warm = last is not None and self.states.get(last) is not None
+        refs = yield Refs(names=[ref_name(thread_id, ns_name)],
+                          resolve=True if warm or checkpoint_id else "chain")  # fmt: skip
         if not refs:
             if self.namespaces.get((thread_id, ns_name)) is None:
                 self.namespaces.put((thread_id, ns_name), Namespace(thread_id, ns_name))
@@ -267,11 +294,14 @@ class SaverCore(WritePlans, MaintenancePlans):
             return None
         cid = ns.checkpoint_id(stored)
         ref_writes = (ref.metadata.get("w") or {}).get(cid)
-        known: dict[str, Stored] = {stored.id: stored, **{c.id: c for c in children}}
+        known: dict[str, Stored] = {a.id: a for a in ref.ancestors}
+        known.update({stored.id: stored, **{c.id: c for c in children}})
         local: dict[str, State] = {}
         state = yield from self.materialize(stored.id, ns, known, local)
         if state is None:
             return None
+        if stored is head:
+            self.heads.put((thread_id, ns_name), stored.id)
         writes = yield from self.pending_writes(stored, state, ns, children, ref_writes, known, local)
         self._remember_pending(stored.id, ref_writes, state)
         return self.to_tuple(state, ns, writes)
@@ -382,16 +412,29 @@ class SaverCore(WritePlans, MaintenancePlans):
                 continue
             candidates.append((cid, stored, *tree))
         candidates.sort(key=lambda item: item[0], reverse=True)
+        chosen = candidates[: max(limit, 0)] if limit is not None else candidates
+        known: dict[str, Stored] = {}
+        cold = sorted({ref.name for _, stored, _, ref in chosen if self.states.get(stored.id) is None})
+        if cold:  # their namespaces' chains, in one request: a checkpoint is mostly in its head's
+            for ref in (yield Refs(names=cold, resolve="chain")):
+                known.update({a.id: a for a in ref.ancestors})
+                if ref.interaction is not None:
+                    known[ref.interaction.id] = ref.interaction
+        children = yield from self._children_of_all([(stored, ns) for _, stored, ns, _ in chosen])
         local: dict[str, State] = {}
-        for cid, stored, ns, ref in candidates[: max(limit, 0)] if limit is not None else candidates:
-            known: dict[str, Stored] = {}
+        for cid, stored, ns, ref in chosen:
             state = yield from self.materialize(stored.id, ns, known, local)
             if state is None:
                 continue
-            children = yield from self._children_of(stored, ns)
             ref_writes = (ref.metadata.get("w") or {}).get(cid)
-            writes = yield from self.pending_writes(stored, state, ns, children, ref_writes, known, local)
+            writes = yield from self.pending_writes(stored, state, ns, children[stored.id],
+                                                    ref_writes, known, local)  # fmt: skip
             yield Emit(self.to_tuple(state, ns, writes))
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in lists a list request takes (``previous_interaction_id`` at most 100 times)."""
+    return [ids[i : i + 100] for i in range(0, len(ids), 100)]
 
 
 def _server_filter(filter: dict[str, Any] | None) -> dict[str, Any] | None:

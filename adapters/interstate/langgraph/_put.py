@@ -117,6 +117,7 @@ class WritePlans:
                     self.early[iid] = early
             raise
         self.states.put(iid, record.state)
+        self.heads.put((ns.thread_id, ns.ns), iid)
         with self.guard:
             if piid:
                 if consumed:

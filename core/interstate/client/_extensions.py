@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator, Literal, Mapping, Sequence
 
 from interstate.types.extensions import (
     ExtendedInteraction,
@@ -81,7 +81,7 @@ def list_call(
     labels: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
     status: str | None = None,
-    previous_interaction_id: str | None = None,
+    previous_interaction_id: str | Sequence[str] | None = None,
     root_interaction_id: str | None = None,
     leaves: bool | None = None,
     order: str | None = None,
@@ -89,6 +89,9 @@ def list_call(
     page_token: str | None = None,
     include_input: bool | None = None,
 ) -> _Call:
+    """``previous_interaction_id``: one parent, or several (children of any of them, ≤ 100)."""
+    if previous_interaction_id is not None and not isinstance(previous_interaction_id, str):
+        previous_interaction_id = list(previous_interaction_id)
     params: dict[str, Any] = {
         "label": [f"{k}:{v}" for k, v in (labels or {}).items()],
         # Strings go as they are; other values as JSON so 1 and "1" stay different.
@@ -204,7 +207,7 @@ def refs_call(
     *,
     names: Iterable[str] | None = None,
     prefix: str | None = None,
-    resolve: bool | None = None,
+    resolve: bool | Literal["chain"] | None = None,
     page_size: int | None = None,
     page_token: str | None = None,
 ) -> _Call:
@@ -302,7 +305,8 @@ class Extensions:
 
     def refs(self, **query: Any) -> RefPage:
         """Refs by ``names=[...]`` and/or ``prefix=...``, in name order; ``resolve=True`` adds
-        each target interaction (with input and metadata) in the same call."""
+        each target interaction (with input and metadata) in the same call, ``resolve="chain"``
+        also its live ancestors, root first (``Ref.ancestors``)."""
         return RefPage.model_validate(self._send(refs_call(**query), "refs"))
 
     def iter_refs(self, **query: Any) -> Iterator[Any]:

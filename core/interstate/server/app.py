@@ -10,9 +10,8 @@ import json
 import logging
 import re
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
-from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,6 +21,9 @@ from starlette.routing import Route
 from interstate.server.auth import Auth
 from interstate.server.errors import ServiceError, invalid_argument, not_found, payload_too_large
 from interstate.server.service import InteractionService
+
+if TYPE_CHECKING:
+    from sse_starlette import EventSourceResponse
 
 log = logging.getLogger("interstate.server")
 
@@ -36,6 +38,8 @@ def error_response(error: ServiceError) -> JSONResponse:
 
 
 def sse_response(events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
+    from sse_starlette import EventSourceResponse  # on the first stream only: it imports uvicorn
+
     async def frames() -> AsyncIterator[dict[str, str]]:
         async for event in events:
             yield {

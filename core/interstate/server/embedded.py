@@ -34,8 +34,10 @@ from interstate.server.store.sqlite import SqliteStore, sqlite_path
 
 
 #: Routes a caller's thread serves itself (``EmbeddedServer.serve_here``): what checkpointers
-#: send on every step, whose handlers only run SQL through ``SqliteStore._run``.
-_HERE_PATHS = re.compile(r"/\{version\}/interstate/(batch|refs)")
+#: send on every step and read, whose handlers only run SQL through ``SqliteStore._run``.
+_HERE_PATHS = re.compile(
+    r"/\{version\}/interstate/(batch|refs|interactions(/\{interaction_id\}(/chain)?)?)"
+)
 
 
 class EmbeddedServer:
@@ -127,8 +129,8 @@ class EmbeddedServer:
         self.loop.call_soon_threadsafe(self._serve, exchange)
 
     def serve_here(self, exchange: "_Exchange") -> bool:
-        """Serve ``exchange`` in the calling thread if it is a batch or a ref read on SQLite;
-        False (nothing done) otherwise.
+        """Serve ``exchange`` in the calling thread if it is a batch, a ref read or a read of
+        interactions (one, a chain, a list) on SQLite; False (nothing done) otherwise.
 
         Handing a request to the loop's thread and its answer back costs two hand-offs of the
         GIL, each of which may wait for whatever other thread holds it, and these requests are

@@ -19,7 +19,7 @@ import re
 import time
 from typing import Any, Callable
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,7 +40,11 @@ from interstate.types import (
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 MAX_PAGE_SIZE = 1000
 EXPORT_FORMAT = "interstate.export.v1"
-_STEP_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Step])
+_STEP_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Step], config=ConfigDict(defer_build=True))
+
+
+#: How many ``previous_interaction_id`` values one list may name.
+MAX_PARENTS = 100
 
 
 def extended_body(record: InteractionRecord, *, include_input: bool = True) -> dict[str, Any]:
@@ -174,11 +178,15 @@ class Extensions:
             values = params.get(name)
             return values[-1] if values else None
 
+        parents = list(dict.fromkeys(params.get("previous_interaction_id", [])))
+        if len(parents) > MAX_PARENTS:
+            raise invalid_argument(f"At most {MAX_PARENTS} previous_interaction_id values per list")
         query = ListQuery(
             labels=dict(_pairs(params.get("label", []), "label", json_values=False)),
             metadata=dict(_pairs(params.get("metadata", []), "metadata", json_values=True)),
             status=one("status"),
-            parent_id=one("previous_interaction_id"),
+            parent_id=one("previous_interaction_id") if len(parents) == 1 else None,
+            parent_ids=tuple(parents) if len(parents) > 1 else (),
             root_id=one("root_interaction_id"),
             leaves_only=one("leaves") == "true",
             descending=(one("order") or "desc") == "desc",

@@ -11,7 +11,9 @@ semantics are in docs/server.md ("Batches and refs").
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 import time
 from typing import Any, Callable
 
@@ -174,6 +176,27 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
     raise invalid_argument(f"{kind}: unknown operation")
 
 
+class RawJSON(str):
+    """JSON text from the database, put into a response as it is (``json_response``)."""
+
+
+def json_response(content: dict[str, Any]) -> Response:
+    """``JSONResponse(content)``, with the ``RawJSON`` values in ``content["refs"][i]`` spliced
+    in as they are: a chain read from the database is never decoded and encoded again."""
+    nonce = secrets.token_hex(8)
+    raws: dict[str, str] = {}
+    for body in content.get("refs", []):
+        for key, value in body.items():
+            if isinstance(value, RawJSON):
+                token = f"{nonce}:{len(raws)}"
+                raws[json.dumps(token)] = value
+                body[key] = token
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for token, value in raws.items():
+        text = text.replace(token, value, 1)
+    return Response(text.encode("utf-8"), media_type="application/json")
+
+
 def ref_body(ref: Any, record: InteractionRecord | None, resolve: bool) -> dict[str, Any]:
     out = {
         "name": ref.name,
@@ -208,14 +231,21 @@ class Refs:
         prefix = one("prefix")
         if not names and prefix is None:
             raise invalid_argument("Name refs (name=..., repeatable) or a prefix (prefix=...)")
-        resolve = (one("resolve") or "false") == "true"
+        resolve = one("resolve") or "false"
+        if resolve not in ("true", "false", "chain"):
+            raise invalid_argument(f"resolve={resolve!r}: use true, false or chain")
         query = RefQuery(names=names, prefix=prefix, limit=_page_size(one("page_size") or "100"),
                          after=one("page_token"))  # fmt: skip
         try:
-            rows = await self.store.get_refs(tenant, query, resolve=resolve)
+            rows = await self.store.get_refs(tenant, query, resolve=resolve != "false")
+            bodies = [ref_body(ref, rec, resolve != "false") for ref, rec in rows]
+            if resolve == "chain":
+                for body, (_, rec) in zip(bodies, rows):
+                    up = rec.parent_id if rec is not None else None
+                    body["ancestors"] = RawJSON(await self.store.chain_json(tenant, up) if up else "[]")
         except NotImplementedError as exc:
             raise invalid_argument(str(exc)) from None
-        out: dict[str, Any] = {"refs": [ref_body(ref, rec, resolve) for ref, rec in rows]}
+        out: dict[str, Any] = {"refs": bodies}
         if len(rows) == query.limit and rows:
             out["next_page_token"] = rows[-1][0].name
         return out
@@ -232,11 +262,12 @@ def refs_routes(endpoint: Callable[..., Any]) -> list[Route]:
 
     @endpoint
     async def refs(request: Request, service: InteractionService, tenant: str) -> Response:
-        """Refs by name or prefix (name order); ``resolve=true`` adds each target interaction."""
+        """Refs by name or prefix (name order); ``resolve=true`` adds each target interaction,
+        ``resolve=chain`` also its live ancestors, root first (abbreviated: ``ancestors``)."""
         params: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             params.setdefault(key, []).append(value)
-        return JSONResponse(await Refs(service).refs(tenant, params))
+        return json_response(await Refs(service).refs(tenant, params))
 
     prefix = "/{version}/interstate"
     return [

@@ -1,4 +1,5 @@
-"""Runs model turns: history from the chain, provider output as SSE events, final state stored.
+"""Runs model turns: history from the chain (``history``), provider output as SSE events, final
+state stored.
 
 Every stored turn — foreground or background — runs as a task owned by this runner and holds a
 lease on its row, so a request that disconnects does not abandon it, and a process that dies
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 from interstate.server.errors import ServiceError
+from interstate.server.history import DEFAULT_MAX_BYTES, ChainView, HistoryCache
 from interstate.server.providers.base import (
     CloseStep,
     Delta,
@@ -104,18 +106,6 @@ class TurnOutcome:
         self.error = error
 
 
-async def ancestors(store: Store, record: InteractionRecord) -> list[InteractionRecord]:
-    """The live records above ``record``, root first."""
-    if not record.parent_id:
-        return []
-    return [r for r in await store.chain(record.tenant, record.parent_id) if not r.deleted]
-
-
-def history_of(chain: list[InteractionRecord]) -> list[dict[str, Any]]:
-    """Every input and output step of a chain, oldest first: what a model is shown."""
-    return [step for record in chain for step in (*record.input, *record.steps)]
-
-
 async def closing_after_stored(store: Store, record: InteractionRecord) -> list[StoredEvent]:
     """Closing events for a turn settled from outside its runner (cancelled while queued, given
     up after crashes), numbered after the events already stored; none if none were stored, since
@@ -131,9 +121,17 @@ async def closing_after_stored(store: Store, record: InteractionRecord) -> list[
 
 
 class TurnRunner:
-    def __init__(self, store: Store, providers: ProviderRegistry) -> None:
+    def __init__(
+        self,
+        store: Store,
+        providers: ProviderRegistry,
+        *,
+        history_cache_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self.store = store
         self.providers = providers
+        #: What each turn is shown of its chain, kept across turns (``history``).
+        self.history = HistoryCache(store, max_bytes=history_cache_bytes)
         self.hub = EventHub()
         #: Stored turns running in this process, by interaction id.
         self.tasks: dict[str, asyncio.Task[TurnOutcome]] = {}
@@ -184,24 +182,26 @@ class TurnRunner:
                 self.hub.publish(record.id)
 
     async def _run(self, record: InteractionRecord, events: "TurnEvents") -> TurnOutcome:
-        store, emit, stored = self.store, events.emit, events.stored
+        emit, stored = events.emit, events.stored
         record.status = "in_progress"
         accumulator, index = StepAccumulator(), -1
         finish, error = Finish(), None
+        above: ChainView | None = None
         try:
             provider = self.providers.resolve(record.model or "")
-            chain = await ancestors(store, record)
+            above = await self.history.above(record)
             turn = ModelTurn(
                 interaction_id=record.id,
                 model=record.model or "",
-                history=history_of(chain),
+                history=list(above.history),
                 input=record.input,
                 system_instruction=record.config.get("system_instruction"),
                 tools=record.config.get("tools"),
                 generation_config=record.config.get("generation_config"),
                 response_format=record.config.get("response_format"),
                 depth=record.depth,
-                parent_provider_state=chain[-1].provider_state if chain else None,
+                parent_provider_state=above.provider_state,
+                history_json_chars=above.size,
             )
             await emit({"event_type": "interaction.created", "interaction": interaction_summary(record)})
             await emit(
@@ -242,12 +242,14 @@ class TurnRunner:
         record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
         record.provider_state = finish.provider_state
         closing = events.close(closing_events(record))
-        if stored:
-            await asyncio.shield(self._finish(record, closing))
+        if stored and await asyncio.shield(self._finish(record, closing)) and above is not None:
+            self.history.remember(record, above)
         return TurnOutcome(record, error)
 
-    async def _finish(self, record: InteractionRecord, closing: list[StoredEvent]) -> None:
-        await self.store.update_status(
+    async def _finish(self, record: InteractionRecord, closing: list[StoredEvent]) -> bool:
+        """Store the final state; False if the turn was settled (or deleted) from elsewhere
+        meanwhile, so what is stored is not what this runner has."""
+        changed = await self.store.update_status(
             record.id,
             record.status,
             only_if=UNFINISHED,
@@ -259,6 +261,7 @@ class TurnRunner:
             events=closing,
         )
         self.hub.publish(record.id)
+        return changed
 
     async def _release(self, interaction_id: str) -> None:
         await self.store.update_status(

@@ -28,6 +28,7 @@ from interstate.server.errors import (
     invalid_argument,
     not_found,
 )
+from interstate.server.history import DEFAULT_MAX_BYTES
 from interstate.server.providers.base import ProviderRegistry
 from interstate.server.quotes import has_quotes, resolve_quotes
 from interstate.server.render import (
@@ -76,10 +77,11 @@ class InteractionService:
         lease_seconds: float = 15.0,
         max_concurrency: int = 16,
         max_attempts: int = 3,
+        history_cache_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.store = store
         self.providers = providers
-        self.runner = TurnRunner(store, providers)
+        self.runner = TurnRunner(store, providers, history_cache_bytes=history_cache_bytes)
         self.owner = new_owner_id()
         self.worker = BackgroundWorker(
             self.runner,

@@ -7,6 +7,7 @@ thread, never on the event loop); numpy is used when it is installed, plain Pyth
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -16,11 +17,6 @@ from array import array
 from typing import Any
 
 from interstate.server.store.base import VectorQuery
-
-try:  # optional speed-up; interstate does not depend on numpy
-    import numpy as _np
-except ImportError:  # pragma: no cover - numpy ships with every framework extra
-    _np = None
 
 __all__ = ["SQL_FUNCTION", "pack", "dot", "normalize", "filter_sql", "json_path"]
 
@@ -55,9 +51,21 @@ def dot(a: bytes | None, b: bytes | None) -> float | None:
     """Dot product of two packed vectors (their cosine similarity); None if they differ in size."""
     if a is None or b is None or len(a) != len(b) or not a:
         return None
-    if _np is not None:
-        return float(_np.frombuffer(a, dtype="<f4") @ _np.frombuffer(b, dtype="<f4"))
+    np = _numpy()
+    if np is not None:
+        return float(np.frombuffer(a, dtype="<f4") @ np.frombuffer(b, dtype="<f4"))
     return float(sum(map(operator.mul, _unpack(a), _unpack(b))))
+
+
+@functools.cache
+def _numpy() -> Any:
+    """numpy, an optional speed-up (interstate does not depend on it), or None; imported on the
+    first dot product, not with the module: it takes longer to import than the server to open."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy ships with every framework extra
+        return None
+    return numpy
 
 
 def json_path(key: str) -> str:

@@ -20,7 +20,8 @@ from interstate.server.errors import ServiceError, invalid_argument
 class ModelTurn:
     interaction_id: str
     model: str
-    #: Every step of the chain before this turn (inputs and outputs), oldest first.
+    #: Every step of the chain before this turn (inputs and outputs), oldest first. The steps
+    #: are shared with the runner's history cache (``server.history``): never modify them.
     history: list[dict[str, Any]]
     #: This turn's input steps.
     input: list[dict[str, Any]]
@@ -32,6 +33,9 @@ class ModelTurn:
     depth: int = 0
     #: What the provider stored for the parent turn (e.g. the upstream interaction id).
     parent_provider_state: dict[str, Any] | None = None
+    #: ``len(json.dumps(history, separators=(",", ":")))`` when the runner knows it without
+    #: encoding the history (``server.history``): a prompt-size hint; None if unknown.
+    history_json_chars: int | None = None
 
 
 @dataclass

@@ -30,6 +30,7 @@ import math
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from interstate.server.history import joined_chars, json_chars
 from interstate.server.providers.base import (
     CloseStep,
     Delta,
@@ -96,6 +97,14 @@ def count_tokens(value: Any) -> int:
     return math.ceil(len(json.dumps(value, separators=(",", ":"))) / 4) if value else 0
 
 
+def prompt_tokens(turn: ModelTurn) -> int:
+    """``count_tokens`` of the history and input, without encoding a history whose size the
+    runner already knows (so a deep chain costs nothing extra per turn)."""
+    if turn.history_json_chars is None:
+        return count_tokens([*turn.history, *turn.input])
+    return math.ceil(joined_chars(turn.history_json_chars, json_chars(turn.input)) / 4)
+
+
 class ScriptedProvider(Provider):
     name = "scripted"
 
@@ -145,15 +154,16 @@ class ScriptedProvider(Provider):
             yield CloseStep()
             output.append(reply["thought"])
         if "text" in reply:
-            fields = {
-                "input": latest_user_text(steps),
-                "result": _latest_result(steps),
-                "turn": turn.depth,
-                "model": turn.model,
+            fields = {  # computed only when the text asks for it
+                "input": lambda: latest_user_text(steps),
+                "result": lambda: _latest_result(steps),
+                "turn": lambda: turn.depth,
+                "model": lambda: turn.model,
             }
             text = str(reply["text"])
             for name, value in fields.items():
-                text = text.replace("{" + name + "}", str(value))
+                if "{" + name + "}" in text:
+                    text = text.replace("{" + name + "}", str(value()))
             size = int(reply.get("chunk_size") or len(text) or 1)
             yield OpenStep({"type": "model_output", "content": []})
             for start in range(0, max(len(text), 1), size):
@@ -172,7 +182,7 @@ class ScriptedProvider(Provider):
             yield OpenStep(step)
             yield CloseStep()
             output.append(step)
-        input_tokens = count_tokens(steps) + count_tokens(turn.system_instruction)
+        input_tokens = prompt_tokens(turn) + count_tokens(turn.system_instruction)
         output_tokens = count_tokens(output)
         usage = {
             "total_input_tokens": input_tokens,

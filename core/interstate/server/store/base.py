@@ -65,6 +65,8 @@ class ListQuery:
     metadata: dict[str, Any] = field(default_factory=dict)
     status: str | None = None
     parent_id: str | None = None
+    #: Children of any of these parents (``previous_interaction_id`` repeated).
+    parent_ids: tuple[str, ...] = ()
     root_id: str | None = None
     #: Only interactions no other (live) interaction names as its parent.
     leaves_only: bool = False
@@ -119,6 +121,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
         """The record and its ancestors, root first, tombstones included (callers skip them)."""
+
+    async def chain_generation(self, tenant: str, root_id: str) -> int | None:
+        """How many deletes the tree of ``root_id`` has had (``store.generations``; 0 before the
+        first); None when the store does not count them (then nothing caches its chains)."""
+        return None
 
     @abc.abstractmethod
     async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
@@ -213,4 +220,11 @@ class Store(abc.ABC):
     async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
         """``(Ref, target record or None)`` pairs matching a ``RefQuery``, in name order; the
         record is looked up only with ``resolve`` (None when the target is gone)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support batches and refs")
+
+    async def chain_json(self, tenant: str, interaction_id: str) -> str:
+        """The live record and its live ancestors, root first, as a JSON array (text) of
+        abbreviated interactions (``sql.ancestors_sql``): what a reader rebuilding state from a
+        chain needs, built by the database and passed on as it is, nothing decoded per row
+        (``[]`` if the record is not there)."""
         raise NotImplementedError(f"{type(self).__name__} does not support batches and refs")

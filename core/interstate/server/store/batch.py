@@ -74,6 +74,9 @@ class BatchDb(Protocol):
     async def tombstone(self, ids: list[str]) -> None:
         """Turn the rows into tombstones (content cleared, ``deleted`` set), events dropped."""
 
+    async def bump_generations(self, tenant: str, root_ids: list[str]) -> None:
+        """Bump the chain generation of each tree (``generations``)."""
+
     async def orphan_tombstones(self, ids: list[str]) -> list[tuple[str, str | None]]:
         """``(id, parent_id)`` of the tombstones among ``ids`` that no row names as parent."""
 
@@ -181,7 +184,8 @@ async def _patch(
 
 
 async def delete(db: BatchDb, tenant: str, op: DeleteOp) -> dict[str, Any]:
-    live = sorted(await db.records(tenant, op.ids))
+    found = await db.records(tenant, op.ids)
+    live = sorted(found)
     missing = [i for i in dict.fromkeys(op.ids) if i not in set(live)]
     children = await db.children(live)
     removable = set(live)
@@ -194,6 +198,9 @@ async def delete(db: BatchDb, tenant: str, op: DeleteOp) -> dict[str, Any]:
                 changed = True
     referenced = [i for i in live if i not in removable]
     parents = await db.parents(sorted(removable)) if removable else set()
+    gone = [*removable, *([] if op.keep_referenced else referenced)]
+    if gone:  # a cached history of these trees may show what goes now
+        await db.bump_generations(tenant, sorted({found[i].root_id for i in gone}))
     if removable:
         await db.remove(sorted(removable))
     if referenced and not op.keep_referenced:

@@ -28,7 +28,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Json, set_json_dumps
 
-from interstate.server.store import batch, postgres_ops
+from interstate.server.store import batch, generations, postgres_ops
 from interstate.server.store.base import (
     KIND_MODEL,
     InteractionRecord,
@@ -114,6 +114,23 @@ MIGRATIONS: list[str] = [
         updated        double precision NOT NULL,
         PRIMARY KEY (tenant, name)
     );
+    """,
+    # Chain generations, bumped by every delete (store/generations.py, server/history.py).
+    """
+    CREATE TABLE chain_generations (
+        tenant     text COLLATE "C" NOT NULL,
+        root_id    text COLLATE "C" NOT NULL,
+        generation bigint NOT NULL,
+        PRIMARY KEY (tenant, root_id)
+    );
+    """,
+    # Index-backed lists (issue 12): a root's or a parent's rows in created order. Label and
+    # metadata lists use the GIN indexes of the first migration.
+    """
+    DROP INDEX interactions_by_parent;
+    DROP INDEX interactions_by_root;
+    CREATE INDEX interactions_by_parent ON interactions (parent_id, created, id);
+    CREATE INDEX interactions_by_root ON interactions (tenant, root_id, created, id);
     """,
 ]
 
@@ -248,6 +265,10 @@ class PostgresStore(Store):
 
     async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
         return await self._records(chain_sql(POSTGRES, SELECT), (interaction_id, tenant, tenant))
+
+    async def chain_generation(self, tenant: str, root_id: str) -> int | None:
+        rows = await self._rows(generations.read_sql(POSTGRES), (tenant, root_id))
+        return int(rows[0]["generation"]) if rows else 0
 
     async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
         statement = descendants_sql(POSTGRES, SELECT)
@@ -388,3 +409,7 @@ class PostgresStore(Store):
     async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
         async with self._pool.connection() as conn:
             return await postgres_ops.get_refs(conn, tenant, query, resolve)
+
+    async def chain_json(self, tenant: str, interaction_id: str) -> str:
+        async with self._pool.connection() as conn:
+            return await postgres_ops.chain_json(conn, tenant, interaction_id)

@@ -10,7 +10,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Json, Jsonb
 
 from interstate.server import vectors as vec
-from interstate.server.store import sql
+from interstate.server.store import generations, sql
 from interstate.server.store.base import InteractionRecord, VectorQuery
 from interstate.server.store.batch import Lineage
 from interstate.server.store.ops import Ref, RefQuery
@@ -183,6 +183,21 @@ async def get_refs(
     return sql.refs_from_rows(rows, resolve, lambda metadata: metadata, to_record)
 
 
+#: One abbreviated interaction as JSON (``sql.ancestors_sql``).
+_WIRE_JSON = (
+    "json_build_object('id', id, 'previous_interaction_id', parent_id, 'status', status,"
+    " 'labels', labels, 'input', input, 'steps', steps, 'interstate', json_build_object("
+    "'kind', kind, 'root_interaction_id', root_id, 'depth', depth, 'metadata', metadata))"
+)
+
+
+async def chain_json(conn: Conn, tenant: str, interaction_id: str) -> str:
+    cursor = conn.cursor(row_factory=tuple_row)
+    await cursor.execute(sql.ancestors_sql(POSTGRES, _WIRE_JSON + "::text"),
+                         (interaction_id, tenant, tenant))  # fmt: skip
+    return "[" + ",".join(row[0] for row in await cursor.fetchall()) + "]"
+
+
 _TOMBSTONE = (
     "UPDATE interactions SET deleted = true, input = '[]', steps = '[]', config = '{}',"
     " metadata = '{}', labels = '{}', usage = NULL, errors = NULL, idempotency_key = NULL,"
@@ -263,6 +278,12 @@ class PostgresBatchDb:
         await self.conn.execute("DELETE FROM events WHERE interaction_id = ANY(%s)", (ids,))
         # Search never shows a tombstone, so its embedding would only take space.
         await self.conn.execute("DELETE FROM embeddings WHERE interaction_id = ANY(%s)", (ids,))
+
+    async def bump_generations(self, tenant: str, root_ids: list[str]) -> None:
+        async with self.conn.cursor() as cursor:
+            await cursor.executemany(
+                generations.bump_sql(POSTGRES), [(tenant, root_id) for root_id in root_ids]
+            )
 
     async def orphan_tombstones(self, ids: list[str]) -> list[tuple[str, str | None]]:
         rows = await fetch(

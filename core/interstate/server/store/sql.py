@@ -30,6 +30,13 @@ class Flavour:
     json_equals: Callable[[str, str, Any, list[Any]], str]
     #: ``(column, values, params)`` -> SQL true when ``column`` is one of ``values``.
     any_of: Callable[[str, Sequence[Any], list[Any]], str]
+    #: ``(key, value)`` -> whether ``interaction_tags`` holds that label / metadata value (a
+    #: flavour without that table: None).
+    tagged: Callable[[str, Any], bool] | None = None
+    #: A tagged value as ``interaction_tags.value`` holds it.
+    tag_value: Callable[[Any], Any] | None = None
+    #: Put before a column, keeps the planner from using an index for that term (SQLite: +).
+    unindexed: str = ""
 
 
 def chain_sql(f: Flavour, columns: str) -> str:
@@ -43,6 +50,23 @@ def chain_sql(f: Flavour, columns: str) -> str:
             WHERE i.tenant = {m}
         )
         SELECT {columns} FROM interactions WHERE id IN (SELECT id FROM up) ORDER BY depth
+        """
+
+
+def ancestors_sql(f: Flavour, row_json: str) -> str:
+    """The live ancestors of a record, root first, each as one JSON object ``row_json`` builds
+    (an abbreviated interaction, see ``ancestors_json``); parameters ``(parent_id, tenant,
+    tenant)``. Only the walk runs row by row; nothing is decoded per row."""
+    m = f.mark
+    return f"""
+        WITH RECURSIVE up(id, parent_id) AS (
+            SELECT id, parent_id FROM interactions WHERE id = {m} AND tenant = {m}
+            UNION ALL
+            SELECT i.id, i.parent_id FROM interactions i JOIN up ON i.id = up.parent_id
+            WHERE i.tenant = {m}
+        )
+        SELECT {row_json} FROM interactions
+        WHERE id IN (SELECT id FROM up) AND deleted = {f.false} ORDER BY depth
         """
 
 
@@ -62,28 +86,50 @@ def descendants_sql(f: Flavour, columns: str) -> str:
 
 
 def list_sql(f: Flavour, columns: str, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+    """A page of ``query``, shaped so that an index serves it in created order: a root's or a
+    parent's rows by their indexes, else (where the flavour keeps ``interaction_tags``) the rows
+    of the first label or metadata filter the tags hold, else the tenant's rows."""
     m = f.mark
-    where = [f"tenant = {m}", f"deleted = {f.false}"]
+    selected = ", ".join(f"i.{name.strip()}" for name in columns.split(","))
+    where = [f"i.tenant = {m}", f"i.deleted = {f.false}"]
     params: list[Any] = [tenant]
-    for column in ("labels", "metadata"):
-        for key, value in getattr(query, column).items():
+    source, order_by = "interactions i", "i"
+    filters = [("l", k, v) for k, v in query.labels.items()]
+    filters += [("m", k, v) for k, v in query.metadata.items()]
+    driving = None
+    if f.tagged is not None and query.parent_id is None and not query.parent_ids \
+            and query.root_id is None:  # fmt: skip
+        driving = next((flt for flt in filters if f.tagged(flt[1], flt[2])), None)
+    if driving is not None:
+        source, order_by = "interaction_tags t JOIN interactions i ON i.id = t.id", "t"
+        where = [f"t.tenant = {m}", f"t.field = {m}", f"t.key = {m}", f"t.value = {m}",
+                 f"i.deleted = {f.false}"]  # fmt: skip
+        params = [tenant, driving[0], driving[1], f.tag_value(driving[2])]  # type: ignore[misc]
+    for field_, key, value in filters:
+        if (field_, key, value) is not driving:
+            column = "i.labels" if field_ == "l" else "i.metadata"
             where.append(f.json_equals(column, key, value, params))
     for column in ("status", "parent_id", "root_id"):
         if getattr(query, column) is not None:
-            where.append(f"{column} = {m}")
+            where.append(f"i.{column} = {m}")
             params.append(getattr(query, column))
+    if query.parent_ids:
+        # Unary + keeps SQLite off the tenant index, whose order would spare it a sort of the
+        # few children but cost a scan of the tenant's rows.
+        where[0] = f"{f.unindexed}i.tenant = {m}"
+        where.append(f.any_of("i.parent_id", query.parent_ids, params))
     if query.leaves_only:
         where.append(
             "NOT EXISTS (SELECT 1 FROM interactions c"
-            f" WHERE c.parent_id = interactions.id AND c.deleted = {f.false})"
+            f" WHERE c.parent_id = i.id AND c.deleted = {f.false})"
         )
     order = "DESC" if query.descending else "ASC"
     if query.after is not None:
-        where.append(f"(created, id) {'<' if query.descending else '>'} ({m}, {m})")
+        where.append(f"({order_by}.created, {order_by}.id) {'<' if query.descending else '>'} ({m}, {m})")
         params += list(query.after)
     params.append(query.limit)
-    sql = (f"SELECT {columns} FROM interactions WHERE {' AND '.join(where)}"
-           f" ORDER BY created {order}, id {order} LIMIT {m}")  # fmt: skip
+    sql = (f"SELECT {selected} FROM {source} WHERE {' AND '.join(where)}"
+           f" ORDER BY {order_by}.created {order}, {order_by}.id {order} LIMIT {m}")  # fmt: skip
     return sql, params
 
 

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator
 
 import aiosqlite
 
+from interstate.server.store import generations
 from interstate.server.store.base import (
     KIND_MODEL,
     InteractionRecord,
@@ -23,6 +24,7 @@ from interstate.server.store.base import (
 )
 from interstate.server.store.sqlite_schema import (
     MIGRATIONS,
+    TAG_MAX,
     sqlite_path,
     sqlite_synchronous,
 )
@@ -60,6 +62,17 @@ def _row_to_record(row: sqlite3.Row) -> InteractionRecord:
     return InteractionRecord(**values)
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration (a trigger's body holds ``;`` too)."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 def _record_params(r: InteractionRecord) -> tuple[Any, ...]:
     return (
         r.id, r.tenant, r.kind, r.status, r.created, r.updated, r.parent_id, r.root_id, r.depth,
@@ -89,7 +102,17 @@ def _any_of(column: str, values: Any, params: list[Any]) -> str:
     return f"{column} IN ({', '.join('?' * len(values))})"
 
 
-SQLITE = Flavour(mark="?", false="0", json=_dumps, json_equals=_json_equals, any_of=_any_of)
+def _tagged(key: str, value: Any) -> bool:
+    """Whether ``interaction_tags`` holds this label / metadata value (see the migration)."""
+    if len(key) > TAG_MAX or value is None or isinstance(value, (dict, list)):
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return not isinstance(value, str) or len(value) <= TAG_MAX
+
+
+SQLITE = Flavour(mark="?", false="0", json=_dumps, json_equals=_json_equals, any_of=_any_of,
+                 tagged=_tagged, tag_value=_json_scalar, unindexed="+")  # fmt: skip
 
 
 class SqliteStore(Store):
@@ -163,9 +186,8 @@ class SqliteStore(Store):
         async with self._transaction():
             (version,) = await (await self._conn.execute("PRAGMA user_version")).fetchone()
             for index in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[index].split(";"):
-                    if statement.strip():
-                        await self._conn.execute(statement)
+                for statement in _statements(MIGRATIONS[index]):
+                    await self._conn.execute(statement)
             if version < len(MIGRATIONS):
                 await self._conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
@@ -178,8 +200,13 @@ class SqliteStore(Store):
         return cursor.rowcount
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[InteractionRecord]:
-        async with self._exclusive():
-            return await self._fetch_in_tx(sql, params)
+        """Records read in one hop (``_run``): in the caller's thread under ``here``, so an
+        embedded read of interactions is served without the loop (``serve_here``)."""
+
+        def read(conn: sqlite3.Connection) -> list[InteractionRecord]:
+            return [_row_to_record(row) for row in conn.execute(sql, tuple(params)).fetchall()]
+
+        return await self._run(read, transaction=False)  # type: ignore[no-any-return]
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
         async with self._exclusive():
@@ -218,6 +245,13 @@ class SqliteStore(Store):
     async def chain(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
         sql = chain_sql(SQLITE, _COLUMNS)
         return await self._fetch(sql, (interaction_id, tenant, tenant))
+
+    async def chain_generation(self, tenant: str, root_id: str) -> int | None:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute(generations.read_sql(SQLITE), (tenant, root_id)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(read, transaction=False)  # type: ignore[no-any-return]
 
     async def descendants(self, tenant: str, interaction_id: str) -> list[InteractionRecord]:
         sql = descendants_sql(SQLITE, _COLUMNS)
@@ -263,6 +297,7 @@ class SqliteStore(Store):
 
     async def delete(self, tenant: str, interaction_id: str) -> bool:
         async with self._transaction():
+            await self._write_in_tx(generations.bump_for_sql(SQLITE), (interaction_id, tenant))
             has_children = await (
                 await self._conn.execute(
                     "SELECT 1 FROM interactions WHERE parent_id = ? LIMIT 1", (interaction_id,)
@@ -463,3 +498,8 @@ class SqliteStore(Store):
         from interstate.server.store import sqlite_ops
 
         return await self._run(sqlite_ops.get_refs, tenant, query, resolve, transaction=False)
+
+    async def chain_json(self, tenant: str, interaction_id: str) -> str:
+        from interstate.server.store import sqlite_ops
+
+        return await self._run(sqlite_ops.chain_json, tenant, interaction_id, transaction=False)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from typing import Any, Iterable, Iterator
 
-from interstate.server.store import batch, sql
+from interstate.server.store import batch, generations, sql
 from interstate.server.store.base import InteractionRecord
 from interstate.server.store.ops import BatchOp, Ref, RefQuery
 from interstate.server.store.sqlite import (
@@ -125,6 +125,11 @@ class SqliteBatchDb:
             )
             self.conn.execute(f"DELETE FROM events WHERE interaction_id IN ({_marks(chunk)})", chunk)
 
+    async def bump_generations(self, tenant: str, root_ids: list[str]) -> None:
+        self.conn.executemany(
+            generations.bump_sql(SQLITE), [(tenant, root_id) for root_id in root_ids]
+        )
+
     async def orphan_tombstones(self, ids: list[str]) -> list[tuple[str, str | None]]:
         rows: list[tuple[str, str | None]] = []
         for chunk in _chunks(ids):
@@ -177,6 +182,22 @@ def apply_batch(conn: sqlite3.Connection, tenant: str, ops: list[BatchOp]) -> li
     """Apply ``ops`` in order (the caller holds the transaction); raise a ``ServiceError`` to
     roll everything back."""
     return batch.run_sync(batch.apply_batch(SqliteBatchDb(conn), tenant, ops))
+
+
+#: One abbreviated interaction as JSON text (``sql.ancestors_sql``), concatenated: the JSON
+#: columns hold JSON text already (``_dumps``), which ``json_object`` would parse again.
+_WIRE_JSON = (
+    """'{"id":' || json_quote(id) || ',"previous_interaction_id":' || json_quote(parent_id)"""
+    """ || ',"status":' || json_quote(status) || ',"labels":' || labels || ',"input":' || input"""
+    """ || ',"steps":' || steps || ',"interstate":{"kind":' || json_quote(kind)"""
+    """ || ',"root_interaction_id":' || json_quote(root_id) || ',"depth":' || depth"""
+    """ || ',"metadata":' || metadata || '}}'"""
+)
+
+
+def chain_json(conn: sqlite3.Connection, tenant: str, interaction_id: str) -> str:
+    rows = conn.execute(sql.ancestors_sql(SQLITE, _WIRE_JSON), (interaction_id, tenant, tenant))
+    return "[" + ",".join(row[0] for row in rows) + "]"
 
 
 def get_refs(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-__all__ = ["MIGRATIONS", "SYNCHRONOUS", "sqlite_path", "sqlite_synchronous"]
+__all__ = ["MIGRATIONS", "SYNCHRONOUS", "TAG_MAX", "sqlite_path", "sqlite_synchronous"]
 
 #: Ordered migrations; the database's ``user_version`` is the count already applied.
 MIGRATIONS: list[str] = [
@@ -71,7 +71,71 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, name)
     ) WITHOUT ROWID;
     """,
+    # Chain generations, bumped by every delete (store/generations.py, server/history.py).
+    """
+    CREATE TABLE chain_generations (
+        tenant     TEXT NOT NULL,
+        root_id    TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        PRIMARY KEY (tenant, root_id)
+    ) WITHOUT ROWID;
+    """,
+    # Index-backed lists (issue 12): lists of a root's or a parent's interactions in created
+    # order, and ``interaction_tags``, the live rows' labels and short scalar metadata values
+    # (``TAGGED``), kept by triggers, so a label or metadata list walks an index in created
+    # order instead of scanning the tenant's rows.
+    """
+    DROP INDEX interactions_by_parent;
+    DROP INDEX interactions_by_root;
+    CREATE INDEX interactions_by_parent ON interactions (parent_id, created, id);
+    CREATE INDEX interactions_by_root ON interactions (tenant, root_id, created, id);
+    CREATE TABLE interaction_tags (
+        tenant  TEXT NOT NULL,
+        field   TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   NOT NULL,
+        created REAL NOT NULL,
+        id      TEXT NOT NULL,
+        PRIMARY KEY (tenant, field, key, value, created, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX interaction_tags_by_id ON interaction_tags (id);
+    CREATE TRIGGER interactions_tag_insert AFTER INSERT ON interactions WHEN NEW.deleted = 0
+    BEGIN
+        INSERT OR IGNORE INTO interaction_tags
+            SELECT NEW.tenant, 'l', j.key, j.value, NEW.created, NEW.id
+            FROM json_each(NEW.labels) j WHERE TAGGED;
+        INSERT OR IGNORE INTO interaction_tags
+            SELECT NEW.tenant, 'm', j.key, j.value, NEW.created, NEW.id
+            FROM json_each(NEW.metadata) j WHERE TAGGED;
+    END;
+    CREATE TRIGGER interactions_tag_update
+        AFTER UPDATE OF labels, metadata, deleted, created ON interactions
+    BEGIN
+        DELETE FROM interaction_tags WHERE id = OLD.id;
+        INSERT OR IGNORE INTO interaction_tags
+            SELECT NEW.tenant, 'l', j.key, j.value, NEW.created, NEW.id
+            FROM json_each(NEW.labels) j WHERE NEW.deleted = 0 AND TAGGED;
+        INSERT OR IGNORE INTO interaction_tags
+            SELECT NEW.tenant, 'm', j.key, j.value, NEW.created, NEW.id
+            FROM json_each(NEW.metadata) j WHERE NEW.deleted = 0 AND TAGGED;
+    END;
+    CREATE TRIGGER interactions_tag_delete AFTER DELETE ON interactions
+    BEGIN
+        DELETE FROM interaction_tags WHERE id = OLD.id;
+    END;
+    INSERT OR IGNORE INTO interaction_tags
+        SELECT i.tenant, 'l', j.key, j.value, i.created, i.id
+        FROM interactions i, json_each(i.labels) j WHERE i.deleted = 0 AND TAGGED;
+    INSERT OR IGNORE INTO interaction_tags
+        SELECT i.tenant, 'm', j.key, j.value, i.created, i.id
+        FROM interactions i, json_each(i.metadata) j WHERE i.deleted = 0 AND TAGGED;
+    """.replace("TAGGED", "(j.type IN ('integer', 'real', 'true', 'false') OR (j.type = 'text'"
+                " AND length(j.value) <= 256)) AND length(j.key) <= 256"),
 ]
+
+#: The longest metadata string value (and key) ``interaction_tags`` holds: a filter on a longer
+#: one, or on an object, array or null, reads the rows' JSON instead.
+TAG_MAX = 256
 
 
 #: ``PRAGMA synchronous`` levels a URL may ask for (``?synchronous=full``); NORMAL by default.
