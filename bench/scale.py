@@ -218,6 +218,44 @@ def fill_all(work: Path, threads: int, turns: int, long: bool, pg_admin: str | N
     return stores
 
 
+INVOKE = r"""
+import json, statistics, sys, time, uuid
+kind, url, threads, turns = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph import START, MessagesState, StateGraph
+if kind == "sqlite":
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    opened = SqliteSaver.from_conn_string(url)
+elif kind == "postgres":
+    from langgraph.checkpoint.postgres import PostgresSaver
+    opened = PostgresSaver.from_conn_string(url)
+else:
+    from interstate.langgraph import InteractionsSaver
+    opened = InteractionsSaver.from_url(url)
+graph = StateGraph(MessagesState).add_node("chat", lambda s: {"messages": [AIMessage("a" * 300)]})
+graph = graph.add_edge(START, "chat")
+times = []
+with opened as saver:
+    compiled = graph.compile(checkpointer=saver)
+    for t in range(threads):
+        config = {"configurable": {"thread_id": f"invoke-{uuid.uuid4()}"}}
+        for turn in range(turns):
+            start = time.perf_counter()
+            compiled.invoke({"messages": [HumanMessage("h" * 100)]}, config)
+            times.append(time.perf_counter() - start)
+print(json.dumps({"median": statistics.median(times)}))
+"""
+
+
+def invoke_median(kind: str, url: str, threads: int, turns: int) -> float:
+    """Median ``invoke`` of new short threads in one process (warm: the web app's steady state)."""
+    out = subprocess.run([sys.executable, "-c", INVOKE, kind, url, str(threads), str(turns)],
+                         capture_output=True, text=True)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} invoke failed:\n{out.stderr[-3000:]}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["median"])
+
+
 def disk_bytes(path: str) -> int:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
@@ -262,6 +300,13 @@ def main() -> None:
                 cells = "".join(f"{values[n] * 1000:>17.1f} ({values[n] / values[stock]:5.1f}x)"
                                 for n in ours)  # fmt: skip
                 print(f"{label:<38}{values[stock] * 1000:>12.1f} ms{cells}")
+
+        print("\ninvoke of new 5-turn threads (50 threads, one process, median)")
+        for stock, ours in groups:
+            medians = {name: invoke_median(*stores[name], 50, 5) for name in [stock, *ours]}
+            cells = "".join(f"   {name} {medians[name] * 1000:.1f} ms"
+                            f" ({medians[name] / medians[stock]:.1f}x)" for name in ours)  # fmt: skip
+            print(f"  {stock} {medians[stock] * 1000:.1f} ms{cells}")
 
         if small is not None:
             print(f"\ngrowth: the same read on {args.threads // 10} vs {args.threads} threads"

@@ -117,6 +117,74 @@ async def test_concurrent_deletes_of_the_last_children_drop_the_tombstone(pg_url
         await b.close()
 
 
+async def test_a_batch_under_a_parent_being_deleted_never_leaves_an_orphan(pg_url: str) -> None:
+    """Batches without deletes take no tenant lock (threads write in parallel): the parent's
+    row lock orders them against a delete, either way round."""
+    from interstate.server.errors import ServiceError
+    from interstate.server.refs import parse_operations
+
+    a, b = await PostgresStore.open(pg_url), await PostgresStore.open(pg_url)
+    try:
+        outcomes = set()
+        for n in range(30):
+            root = rec(f"o{n}")
+            await a.insert(root)
+            child = parse_operations("t", {"operations": [
+                {"record": {"id": f"o{n}-kid", "previous_interaction_id": root.id}},
+                {"set_ref": {"name": f"head-{n}", "interaction_id": f"o{n}-kid"}}]})  # fmt: skip
+            added, deleted = await asyncio.gather(a.apply_batch("t", child), b.delete("t", root.id),
+                                                  return_exceptions=True)  # fmt: skip
+            assert deleted is True
+            kid = await a.get("t", f"o{n}-kid")
+            if isinstance(added, ServiceError):  # the delete went first: no parent any more
+                assert kid is None and await a.chain("t", root.id) == []
+                outcomes.add("refused")
+            else:  # the child went first: the parent stays, as a tombstone
+                assert kid is not None
+                assert [(r.id, r.deleted) for r in await a.chain("t", kid.id)] == [(root.id, True), (kid.id, False)]
+                outcomes.add("tombstone")
+        assert outcomes  # (which orders occur depends on timing; both are checked when they do)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_batches_of_different_threads_do_not_wait_for_each_other(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch holding its transaction open does not block another thread's batch."""
+    from interstate.server.refs import parse_operations
+    from interstate.server.store import batch as batches
+
+    a, b = await PostgresStore.open(pg_url), await PostgresStore.open(pg_url)
+    try:
+        await a.insert_many([rec("x"), rec("y")])
+        one = parse_operations("t", {"operations": [{"record": {"id": "x1", "previous_interaction_id": "x"}},
+                                                    {"set_ref": {"name": "hx", "interaction_id": "x1"}}]})  # fmt: skip
+        two = parse_operations("t", {"operations": [{"record": {"id": "y1", "previous_interaction_id": "y"}},
+                                                    {"set_ref": {"name": "hy", "interaction_id": "y1"}}]})  # fmt: skip
+        applied, release = asyncio.Event(), asyncio.Event()
+        real = batches.apply_batch
+
+        async def held_open(db: Any, tenant: str, ops: Any) -> Any:
+            result = await real(db, tenant, ops)
+            if ops is one:  # done, but not committed until released
+                applied.set()
+                await release.wait()
+            return result
+
+        monkeypatch.setattr(batches, "apply_batch", held_open)
+        first = asyncio.create_task(a.apply_batch("t", one))
+        await applied.wait()
+        await asyncio.wait_for(b.apply_batch("t", two), timeout=10)
+        release.set()
+        await first
+        assert {r.id for r in await a.list("t", ListQuery())} >= {"x1", "y1"}
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_a_chain_of_tombstones_goes_with_its_last_live_descendant(pg: PostgresStore) -> None:
     a = rec("a")
     b = rec("b", a)

@@ -34,7 +34,7 @@ from interstate.server.store.sqlite import SqliteStore, sqlite_path
 
 
 #: Routes a caller's thread serves itself (``EmbeddedServer.serve_here``): what checkpointers
-#: send on every step and read, whose handlers only run SQL through ``SqliteStore._run``.
+#: send on every step and read, whose handlers only run SQL the store can run ``here()``.
 _HERE_PATHS = re.compile(
     r"/\{version\}/interstate/(batch|refs|interactions(/\{interaction_id\}(/chain)?)?)"
 )
@@ -130,7 +130,8 @@ class EmbeddedServer:
 
     def serve_here(self, exchange: "_Exchange") -> bool:
         """Serve ``exchange`` in the calling thread if it is a batch, a ref read or a read of
-        interactions (one, a chain, a list) on SQLite; False (nothing done) otherwise.
+        interactions (one, a chain, a list) on a store that can (``Store.serves_here``);
+        False (nothing done) otherwise.
 
         Handing a request to the loop's thread and its answer back costs two hand-offs of the
         GIL, each of which may wait for whatever other thread holds it, and these requests are
@@ -138,7 +139,7 @@ class EmbeddedServer:
         renders them); only Starlette's routing and ASGI plumbing are skipped.
         """
         store = self.service.store
-        if not isinstance(store, SqliteStore) or self.closed:
+        if not store.serves_here or self.closed:
             return False
         request = exchange.request
         wanted = {"type": "http", "path": request.url.path, "method": request.method}

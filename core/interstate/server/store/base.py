@@ -102,6 +102,10 @@ class VectorQuery:
 class Store(abc.ABC):
     """Persistence for interactions, their SSE events, and background-job leases."""
 
+    #: Whether ``here()`` (a context manager) runs batches, ref reads and reads of interactions
+    #: in the calling thread without suspending (``EmbeddedServer.serve_here``).
+    serves_here = False
+
     # -- interactions -------------------------------------------------------------------
     @abc.abstractmethod
     async def insert(self, record: InteractionRecord) -> None:

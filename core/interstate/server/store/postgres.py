@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -29,6 +30,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json, set_json_dumps
 
 from interstate.server.store import batch, generations, postgres_ops
+from interstate.server.store.postgres_here import Blocking, SyncPool
 from interstate.server.store.base import (
     KIND_MODEL,
     InteractionRecord,
@@ -124,15 +126,57 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, root_id)
     );
     """,
-    # Index-backed lists (issue 12): a root's or a parent's rows in created order. Label and
-    # metadata lists use the GIN indexes of the first migration.
+    # Index-backed lists (issue 12): a root's or a parent's rows in created order, and
+    # ``interaction_tags`` as on SQLite (sqlite_schema.py): a GIN index finds a label's or a
+    # metadata value's rows but not in created order, so a page of them sorted all of them.
     """
     DROP INDEX interactions_by_parent;
     DROP INDEX interactions_by_root;
     CREATE INDEX interactions_by_parent ON interactions (parent_id, created, id);
     CREATE INDEX interactions_by_root ON interactions (tenant, root_id, created, id);
-    """,
+    CREATE TABLE interaction_tags (
+        tenant  text COLLATE "C" NOT NULL,
+        field   text COLLATE "C" NOT NULL,
+        key     text COLLATE "C" NOT NULL,
+        value   jsonb NOT NULL,
+        created double precision NOT NULL,
+        id      text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant, field, key, value, created, id)
+    );
+    CREATE INDEX interaction_tags_by_id ON interaction_tags (id);
+    CREATE FUNCTION interstate_tag_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN
+            DELETE FROM interaction_tags WHERE id = OLD.id;
+        END IF;
+        IF TG_OP <> 'DELETE' AND NOT NEW.deleted THEN
+            INSERT INTO interaction_tags
+                SELECT NEW.tenant, 'l', j.key, j.value, NEW.created, NEW.id
+                FROM jsonb_each(NEW.labels) j WHERE TAGGED ON CONFLICT DO NOTHING;
+            INSERT INTO interaction_tags
+                SELECT NEW.tenant, 'm', j.key, j.value, NEW.created, NEW.id
+                FROM jsonb_each(NEW.metadata) j WHERE TAGGED ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER interactions_tags
+        AFTER INSERT OR DELETE OR UPDATE OF labels, metadata, deleted, created ON interactions
+        FOR EACH ROW EXECUTE FUNCTION interstate_tag_rows();
+    INSERT INTO interaction_tags
+        SELECT i.tenant, 'l', j.key, j.value, i.created, i.id
+        FROM interactions i, jsonb_each(i.labels) j WHERE NOT i.deleted AND TAGGED
+        ON CONFLICT DO NOTHING;
+    INSERT INTO interaction_tags
+        SELECT i.tenant, 'm', j.key, j.value, i.created, i.id
+        FROM interactions i, jsonb_each(i.metadata) j WHERE NOT i.deleted AND TAGGED
+        ON CONFLICT DO NOTHING;
+    """.replace("TAGGED", "(jsonb_typeof(j.value) IN ('number', 'boolean') OR"
+                " (jsonb_typeof(j.value) = 'string' AND length(j.value #>> '{}') <= 256))"
+                " AND length(j.key) <= 256"),
 ]
+
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 #: Connections a store opens at most (each request borrows one for a statement or transaction).
 DEFAULT_POOL_SIZE = 4
@@ -147,6 +191,7 @@ class _Pool:
 
     def __init__(self, conninfo: str, size: int) -> None:
         self.conninfo = conninfo
+        self.size = size
         self._slots = asyncio.Semaphore(size)
         self._idle: list[psycopg.AsyncConnection[dict[str, Any]]] = []
         self._closed = False
@@ -182,8 +227,27 @@ class _Pool:
 class PostgresStore(Store):
     """``Store`` on PostgreSQL; open it with ``await PostgresStore.open("postgresql://...")``."""
 
+    #: ``here()`` runs batches, ref reads and reads of interactions in the calling thread.
+    serves_here = True
+
     def __init__(self, pool: _Pool) -> None:
         self._pool = pool
+        self._sync = SyncPool(pool.conninfo, _dumps, pool.size)
+        self._here = threading.local()
+
+    @contextlib.contextmanager
+    def here(self) -> Iterator[None]:
+        """Within this block, batches, ref reads and reads of interactions called from this
+        thread run in it, on a blocking connection (``postgres_here``), never suspending: the
+        embedded server drives them without its loop (``EmbeddedServer.serve_here``)."""
+        self._here.active = True
+        try:
+            yield
+        finally:
+            self._here.active = False
+
+    def _is_here(self) -> bool:
+        return bool(getattr(self._here, "active", False))
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> "PostgresStore":
@@ -204,10 +268,7 @@ class PostgresStore(Store):
         and batches (in every process on the database)."""
         async with self._pool.connection() as conn, conn.transaction():
             if lock_tenant is not None:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    ("interstate:tenant:" + lock_tenant,),
-                )
+                await conn.execute(_LOCK, ("interstate:tenant:" + lock_tenant,))  # type: ignore[arg-type]
             yield conn
 
     async def _migrate(self) -> None:
@@ -225,6 +286,9 @@ class PostgresStore(Store):
                 await conn.execute("INSERT INTO interstate_migrations (v) VALUES (%s)", (v,))
 
     async def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        if self._is_here():
+            with self._sync.connection() as blocking:
+                return blocking.execute(sql, params).fetchall()  # type: ignore[arg-type]
         async with self._pool.connection() as conn:
             return await postgres_ops.fetch(conn, sql, params)
 
@@ -388,6 +452,7 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         await self._pool.close()
+        self._sync.close()
 
     # -- vectors, atomic batches and refs (see postgres_ops) --------------------------
     async def put_embeddings(self, tenant: str, vectors: dict[str, list[float]]) -> list[str]:
@@ -403,13 +468,30 @@ class PostgresStore(Store):
             return await postgres_ops.search(conn, tenant, query)
 
     async def apply_batch(self, tenant: str, ops: list[Any]) -> list[dict[str, Any]]:
-        async with self._transaction(lock_tenant=tenant) as conn:
+        """One transaction. Only a batch that deletes takes the tenant's lock (deletes decide
+        what becomes a tombstone from what else is there); the others lock rows: the parents
+        and ref targets they name ``FOR SHARE`` (so a delete waits for the child, or the child
+        finds its parent gone), the refs they change ``FOR UPDATE``, a ref they create by its
+        name (``PostgresBatchDb.ref``): a tenant's threads write in parallel."""
+        deletes = any(isinstance(op, DeleteOp) for op in ops)
+        if self._is_here():
+            with self._sync.connection() as blocking, blocking.transaction():
+                if deletes:
+                    blocking.execute(_LOCK, ("interstate:tenant:" + tenant,))  # type: ignore[arg-type]
+                return await batch.apply_batch(PostgresBatchDb(Blocking(blocking)), tenant, ops)  # type: ignore[arg-type]
+        async with self._transaction(lock_tenant=tenant if deletes else None) as conn:
             return await batch.apply_batch(PostgresBatchDb(conn), tenant, ops)
 
     async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
+        if self._is_here():
+            with self._sync.connection() as blocking:
+                return await postgres_ops.get_refs(Blocking(blocking), tenant, query, resolve)  # type: ignore[arg-type]
         async with self._pool.connection() as conn:
             return await postgres_ops.get_refs(conn, tenant, query, resolve)
 
     async def chain_json(self, tenant: str, interaction_id: str) -> str:
+        if self._is_here():
+            with self._sync.connection() as blocking:
+                return await postgres_ops.chain_json(Blocking(blocking), tenant, interaction_id)  # type: ignore[arg-type]
         async with self._pool.connection() as conn:
             return await postgres_ops.chain_json(conn, tenant, interaction_id)

@@ -15,6 +15,7 @@ from interstate.server.store.base import InteractionRecord, VectorQuery
 from interstate.server.store.batch import Lineage
 from interstate.server.store.ops import Ref, RefQuery
 from interstate.server.store.sql import COLUMNS, Flavour
+from interstate.server.store.sqlite_schema import TAG_MAX
 
 SELECT = ", ".join(COLUMNS)
 _JSON = frozenset({"config", "input", "steps", "usage", "errors", "provider_state"})
@@ -67,12 +68,21 @@ def _any_of(column: str, values: Any, params: list[Any]) -> str:
     return f"{column} = ANY(%s)"
 
 
+def _tagged(key: str, value: Any) -> bool:
+    """Whether ``interaction_tags`` holds this label / metadata value (see the migration)."""
+    if len(key) > TAG_MAX or value is None or isinstance(value, (dict, list)):
+        return False
+    return not isinstance(value, str) or len(value) <= TAG_MAX
+
+
 POSTGRES = Flavour(
     mark="%s",
     false="false",
     json=Json,
     json_equals=lambda column, key, value, params: json_path_equals(column, [key], value, params),
     any_of=_any_of,
+    tagged=_tagged,
+    tag_value=Jsonb,
 )
 
 
@@ -214,7 +224,8 @@ class PostgresBatchDb:
     async def records(self, tenant: str, ids: Iterable[str]) -> dict[str, InteractionRecord]:
         rows = await fetch(
             self.conn,
-            f"SELECT {SELECT} FROM interactions WHERE tenant = %s AND NOT deleted AND id = ANY(%s)",
+            f"SELECT {SELECT} FROM interactions WHERE tenant = %s AND NOT deleted AND id = ANY(%s)"
+            " ORDER BY id FOR UPDATE",  # a delete locks its rows before it looks for children
             (tenant, list(dict.fromkeys(ids))),
         )
         return {row["id"]: to_record(row) for row in rows}
@@ -223,7 +234,7 @@ class PostgresBatchDb:
         rows = await fetch(
             self.conn,
             "SELECT id, status, root_id, depth FROM interactions"
-            " WHERE tenant = %s AND NOT deleted AND id = ANY(%s)",
+            " WHERE tenant = %s AND NOT deleted AND id = ANY(%s) ORDER BY id FOR SHARE",
             (tenant, list(dict.fromkeys(ids))),
         )
         return {row["id"]: Lineage(row["status"], row["root_id"], row["depth"]) for row in rows}
@@ -295,11 +306,14 @@ class PostgresBatchDb:
         return [(row["id"], row["parent_id"]) for row in rows]
 
     async def ref(self, tenant: str, name: str) -> tuple[str | None, dict[str, Any]] | None:
-        rows = await fetch(
-            self.conn,
-            "SELECT order_key, metadata FROM refs WHERE tenant = %s AND name = %s FOR UPDATE",
-            (tenant, name),
-        )
+        """The ref, locked until the transaction ends; a missing one, its name locked (two
+        batches creating one ref take turns: the second finds the first's)."""
+        select = "SELECT order_key, metadata FROM refs WHERE tenant = %s AND name = %s FOR UPDATE"
+        rows = await fetch(self.conn, select, (tenant, name))
+        if not rows:
+            await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                    (f"interstate:ref:{tenant}:{name}",))  # fmt: skip
+            rows = await fetch(self.conn, select, (tenant, name))
         return (rows[0]["order_key"], rows[0]["metadata"]) if rows else None
 
     async def insert_ref(self, tenant: str, ref: Ref) -> None:

@@ -128,6 +128,8 @@ class SqliteStore(Store):
     #: ``check_same_thread=False``). The embedded server sets it: its callers wait anyway, and
     #: two thread hand-offs per call (each waiting for the GIL) cost more than the statements.
     run_on_loop = False
+    #: ``here()`` runs batches, ref reads and reads of interactions in the calling thread.
+    serves_here = True
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
