@@ -66,7 +66,7 @@ def test_batches_ref_and_interaction_reads_run_in_the_calling_thread(client: Cli
     client.interstate.batch([{"record": {"id": "t-1"}}, {"record": {"id": "t-2", "previous_interaction_id": "t-1"}},
                              {"set_ref": {"name": "h", "interaction_id": "t-2"}}])  # fmt: skip
     assert client.interstate.refs(names=["h"], resolve=True).refs[0].interaction.id == "t-2"  # type: ignore[union-attr]
-    assert client.interstate.refs(names=["h"], resolve="chain").refs[0].ancestors[0]["id"] == "t-1"  # type: ignore[index]
+    assert [i["id"] for i in client.interstate.refs(names=["h"], resolve="chain").refs[0].chain] == ["t-1", "t-2"]  # type: ignore[union-attr]
     assert client.interstate.get("t-1").id == "t-1"
     assert [i.id for i in client.interstate.chain("t-2")] == ["t-1", "t-2"]
     assert [i.id for i in client.interstate.list(previous_interaction_id="t-1").interactions] == ["t-2"]

@@ -294,7 +294,7 @@ class SaverCore(WritePlans, MaintenancePlans):
             return None
         cid = ns.checkpoint_id(stored)
         ref_writes = (ref.metadata.get("w") or {}).get(cid)
-        known: dict[str, Stored] = {a.id: a for a in ref.ancestors}
+        known: dict[str, Stored] = {a.id: a for a in ref.chain}
         known.update({stored.id: stored, **{c.id: c for c in children}})
         local: dict[str, State] = {}
         state = yield from self.materialize(stored.id, ns, known, local)
@@ -417,9 +417,7 @@ class SaverCore(WritePlans, MaintenancePlans):
         cold = sorted({ref.name for _, stored, _, ref in chosen if self.states.get(stored.id) is None})
         if cold:  # their namespaces' chains, in one request: a checkpoint is mostly in its head's
             for ref in (yield Refs(names=cold, resolve="chain")):
-                known.update({a.id: a for a in ref.ancestors})
-                if ref.interaction is not None:
-                    known[ref.interaction.id] = ref.interaction
+                known.update({a.id: a for a in ref.chain})
         children = yield from self._children_of_all([(stored, ns) for _, stored, ns, _ in chosen])
         local: dict[str, State] = {}
         for cid, stored, ns, ref in chosen:

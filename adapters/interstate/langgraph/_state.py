@@ -47,7 +47,7 @@ class Refs:
 
     names: list[str] = field(default_factory=list)
     prefix: str | None = None
-    #: True: each ref's target; "chain": also the target's ancestors (``RefInfo.ancestors``).
+    #: True: each ref's target; "chain": the target and its ancestors (``RefInfo.chain``).
     resolve: bool | str = False
 
 
@@ -234,15 +234,18 @@ class RefInfo:
     order_key: str | None
     metadata: dict[str, Any]
     interaction: Stored | None
-    #: The target's live ancestors, root first (read with ``resolve="chain"``).
-    ancestors: list[Stored] = field(default_factory=list)
+    #: The live target and its live ancestors, root first (read with ``resolve="chain"``).
+    chain: list[Stored] = field(default_factory=list)
 
     @classmethod
     def of_wire(cls, data: dict[str, Any]) -> "RefInfo":
         target = data.get("interaction")
+        chain = [Stored.of_wire(a) for a in data.get("chain") or []]
+        head = Stored.of_wire(target) if target else None
+        if chain and chain[-1].id == data["interaction_id"]:
+            head = chain[-1]
         return cls(data["name"], data["interaction_id"], data.get("order_key"),
-                   dict(data.get("metadata") or {}), Stored.of_wire(target) if target else None,
-                   [Stored.of_wire(a) for a in data.get("ancestors") or []])  # fmt: skip
+                   dict(data.get("metadata") or {}), head, chain)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -306,7 +306,7 @@ class Extensions:
     def refs(self, **query: Any) -> RefPage:
         """Refs by ``names=[...]`` and/or ``prefix=...``, in name order; ``resolve=True`` adds
         each target interaction (with input and metadata) in the same call, ``resolve="chain"``
-        also its live ancestors, root first (``Ref.ancestors``)."""
+        instead the target with its live ancestors, root first, abbreviated (``Ref.chain``)."""
         return RefPage.model_validate(self._send(refs_call(**query), "refs"))
 
     def iter_refs(self, **query: Any) -> Iterator[Any]:

@@ -237,12 +237,11 @@ class Refs:
         query = RefQuery(names=names, prefix=prefix, limit=_page_size(one("page_size") or "100"),
                          after=one("page_token"))  # fmt: skip
         try:
-            rows = await self.store.get_refs(tenant, query, resolve=resolve != "false")
-            bodies = [ref_body(ref, rec, resolve != "false") for ref, rec in rows]
+            rows = await self.store.get_refs(tenant, query, resolve=resolve == "true")
+            bodies = [ref_body(ref, rec, resolve == "true") for ref, rec in rows]
             if resolve == "chain":
-                for body, (_, rec) in zip(bodies, rows):
-                    up = rec.parent_id if rec is not None else None
-                    body["ancestors"] = RawJSON(await self.store.chain_json(tenant, up) if up else "[]")
+                for body, (ref, _) in zip(bodies, rows):
+                    body["chain"] = RawJSON(await self.store.chain_json(tenant, ref.interaction_id))
         except NotImplementedError as exc:
             raise invalid_argument(str(exc)) from None
         out: dict[str, Any] = {"refs": bodies}
@@ -263,7 +262,8 @@ def refs_routes(endpoint: Callable[..., Any]) -> list[Route]:
     @endpoint
     async def refs(request: Request, service: InteractionService, tenant: str) -> Response:
         """Refs by name or prefix (name order); ``resolve=true`` adds each target interaction,
-        ``resolve=chain`` also its live ancestors, root first (abbreviated: ``ancestors``)."""
+        ``resolve=chain`` instead the target and its live ancestors, root first (abbreviated:
+        ``chain``)."""
         params: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             params.setdefault(key, []).append(value)

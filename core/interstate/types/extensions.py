@@ -60,10 +60,11 @@ class Ref(WireModel):
     #: The target with its input and interstate block, when read with ``resolve=True``
     #: (None if it was deleted since).
     interaction: ExtendedInteraction | None = None
-    #: With ``resolve="chain"``: the target's live ancestors, root first, abbreviated to
-    #: ``id``, ``previous_interaction_id``, ``status``, ``labels``, ``input``, ``steps`` and
-    #: ``interstate`` (``kind``, ``root_interaction_id``, ``depth``, ``metadata``).
-    ancestors: list[dict[str, Any]] | None = None
+    #: With ``resolve="chain"``: the live target and its live ancestors, root first (without
+    #: ``interaction``), abbreviated to ``id``, ``previous_interaction_id``, ``status``,
+    #: ``labels``, ``input``, ``steps`` and ``interstate`` (``kind``, ``root_interaction_id``,
+    #: ``depth``, ``metadata``).
+    chain: list[dict[str, Any]] | None = None
 
 
 class RefPage(WireModel):

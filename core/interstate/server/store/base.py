@@ -228,7 +228,7 @@ class Store(abc.ABC):
 
     async def chain_json(self, tenant: str, interaction_id: str) -> str:
         """The live record and its live ancestors, root first, as a JSON array (text) of
-        abbreviated interactions (``sql.ancestors_sql``): what a reader rebuilding state from a
+        abbreviated interactions (``sql.chain_json_sql``): what a reader rebuilding state from a
         chain needs, built by the database and passed on as it is, nothing decoded per row
         (``[]`` if the record is not there)."""
         raise NotImplementedError(f"{type(self).__name__} does not support batches and refs")

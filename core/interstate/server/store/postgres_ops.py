@@ -193,7 +193,7 @@ async def get_refs(
     return sql.refs_from_rows(rows, resolve, lambda metadata: metadata, to_record)
 
 
-#: One abbreviated interaction as JSON (``sql.ancestors_sql``).
+#: One abbreviated interaction as JSON (``sql.chain_json_sql``).
 _WIRE_JSON = (
     "json_build_object('id', id, 'previous_interaction_id', parent_id, 'status', status,"
     " 'labels', labels, 'input', input, 'steps', steps, 'interstate', json_build_object("
@@ -203,7 +203,7 @@ _WIRE_JSON = (
 
 async def chain_json(conn: Conn, tenant: str, interaction_id: str) -> str:
     cursor = conn.cursor(row_factory=tuple_row)
-    await cursor.execute(sql.ancestors_sql(POSTGRES, _WIRE_JSON + "::text"),
+    await cursor.execute(sql.chain_json_sql(POSTGRES, _WIRE_JSON + "::text"),
                          (interaction_id, tenant, tenant))  # fmt: skip
     return "[" + ",".join(row[0] for row in await cursor.fetchall()) + "]"
 

@@ -53,9 +53,9 @@ def chain_sql(f: Flavour, columns: str) -> str:
         """
 
 
-def ancestors_sql(f: Flavour, row_json: str) -> str:
-    """The live ancestors of a record, root first, each as one JSON object ``row_json`` builds
-    (an abbreviated interaction, see ``ancestors_json``); parameters ``(parent_id, tenant,
+def chain_json_sql(f: Flavour, row_json: str) -> str:
+    """A live record and its live ancestors, root first, each as one JSON object ``row_json``
+    builds (an abbreviated interaction, see ``Store.chain_json``); parameters ``(id, tenant,
     tenant)``. Only the walk runs row by row; nothing is decoded per row."""
     m = f.mark
     return f"""

@@ -492,16 +492,15 @@ class SqliteStore(Store):
             return await self._conn._execute(call)
 
     async def apply_batch(self, tenant: str, ops: list[Any]) -> list[dict[str, Any]]:
-        from interstate.server.store import sqlite_ops
-
         return await self._run(sqlite_ops.apply_batch, tenant, ops, transaction=True)
 
     async def get_refs(self, tenant: str, query: Any, *, resolve: bool = False) -> list[Any]:
-        from interstate.server.store import sqlite_ops
-
         return await self._run(sqlite_ops.get_refs, tenant, query, resolve, transaction=False)
 
     async def chain_json(self, tenant: str, interaction_id: str) -> str:
-        from interstate.server.store import sqlite_ops
-
         return await self._run(sqlite_ops.chain_json, tenant, interaction_id, transaction=False)
+
+
+# The batch and ref SQL beside the store builds on the names above; imported with the store,
+# not by a process's first request.
+from interstate.server.store import sqlite_ops  # noqa: E402

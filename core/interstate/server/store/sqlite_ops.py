@@ -184,7 +184,7 @@ def apply_batch(conn: sqlite3.Connection, tenant: str, ops: list[BatchOp]) -> li
     return batch.run_sync(batch.apply_batch(SqliteBatchDb(conn), tenant, ops))
 
 
-#: One abbreviated interaction as JSON text (``sql.ancestors_sql``), concatenated: the JSON
+#: One abbreviated interaction as JSON text (``sql.chain_json_sql``), concatenated: the JSON
 #: columns hold JSON text already (``_dumps``), which ``json_object`` would parse again.
 _WIRE_JSON = (
     """'{"id":' || json_quote(id) || ',"previous_interaction_id":' || json_quote(parent_id)"""
@@ -196,7 +196,7 @@ _WIRE_JSON = (
 
 
 def chain_json(conn: sqlite3.Connection, tenant: str, interaction_id: str) -> str:
-    rows = conn.execute(sql.ancestors_sql(SQLITE, _WIRE_JSON), (interaction_id, tenant, tenant))
+    rows = conn.execute(sql.chain_json_sql(SQLITE, _WIRE_JSON), (interaction_id, tenant, tenant))
     return "[" + ",".join(row[0] for row in rows) + "]"
 
 
