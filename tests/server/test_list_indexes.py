@@ -154,3 +154,31 @@ async def test_postgres_lists_use_indexes(postgres_admin_url: str) -> None:
                 assert "Seq Scan on interactions" not in plan, (name, plan)
     finally:
         await store.close()
+
+
+async def test_the_workers_rounds_search_the_unfinished_index(tmp_path: Any) -> None:
+    """Every embedded server polls for background jobs twice a second: a table scan there held
+    the connection for tens of milliseconds per round in a store of thousands of threads. (The
+    statements are planned as sent, parameters unbound: a partial index is used only when the
+    statement itself implies its condition.)"""
+    store = await SqliteStore.open(f"sqlite:///{tmp_path}/plans.db")
+    sent: list[tuple[str, Any]] = []
+    execute = store._conn.execute
+
+    def recording(sql: str, parameters: Any = None) -> Any:
+        sent.append((sql, parameters))
+        return execute(sql, parameters)
+
+    store._conn.execute = recording  # type: ignore[method-assign]
+    try:
+        await store.unfinished_owners()
+        await store.claim_jobs("me", now=time.time(), lease_seconds=5, limit=4, dead_owners={"x"})
+    finally:
+        store._conn.execute = execute  # type: ignore[method-assign]
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "plans.db")
+    selects = [(q, p) for q, p in sent if q.lstrip().startswith("SELECT")]
+    assert len(selects) == 2
+    for statement, parameters in selects:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement, parameters or ())]
+        assert plan[0].startswith("SEARCH interactions USING INDEX interactions_unfinished"), plan

@@ -37,7 +37,9 @@ from interstate.server.store.sql import (
     update_status_sql,
 )
 
-_UNFINISHED = ("queued", "in_progress")
+#: Written out, not bound: only a literal list lets SQLite use the partial index
+#: ``interactions_unfinished`` (with parameters, the worker's every round scanned the table).
+_UNFINISHED = "status IN ('queued', 'in_progress')"
 _COLUMNS = (
     "id, tenant, kind, status, created, updated, parent_id, root_id, depth, model, agent, config,"
     " input, steps, usage, errors, labels, metadata, background, idempotency_key, attempts,"
@@ -353,9 +355,8 @@ class SqliteStore(Store):
     # -- background jobs ----------------------------------------------------------------
     async def unfinished_owners(self) -> set[str]:
         async with self._exclusive(), self._conn.execute(
-            "SELECT DISTINCT lease_owner FROM interactions"
-            " WHERE status IN (?, ?) AND lease_owner IS NOT NULL",
-            _UNFINISHED,
+            f"SELECT DISTINCT lease_owner FROM interactions"
+            f" WHERE {_UNFINISHED} AND lease_owner IS NOT NULL",
         ) as cursor:
             return {row[0] for row in await cursor.fetchall()}
 
@@ -364,14 +365,14 @@ class SqliteStore(Store):
     ) -> list[InteractionRecord]:
         dead = sorted(dead_owners) or [""]
         claimable = (
-            f"status IN (?, ?) AND deleted = 0 AND kind = ? AND (lease_owner IS NULL"
+            f"{_UNFINISHED} AND deleted = 0 AND kind = ? AND (lease_owner IS NULL"
             f" OR lease_until < ? OR lease_owner IN ({', '.join('?' * len(dead))}))"
         )
         async with self._transaction():
             rows = await self._fetch_in_tx(
                 f"SELECT {_COLUMNS} FROM interactions WHERE {claimable}"
                 " ORDER BY created, id LIMIT ?",
-                (*_UNFINISHED, KIND_MODEL, now, *dead, limit),
+                (KIND_MODEL, now, *dead, limit),
             )
             for record in rows:
                 await self._write_in_tx(
