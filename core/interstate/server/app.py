@@ -6,20 +6,31 @@ interstate's own routes live under ``/{version}/interstate/`` (see ``extension_r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import secrets
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interstate.server.auth import Auth
-from interstate.server.errors import ServiceError, invalid_argument, not_found, payload_too_large
+from interstate.server.errors import (
+    ServiceError,
+    deadline_exceeded,
+    invalid_argument,
+    not_found,
+    payload_too_large,
+    unsupported_media_type,
+)
+from interstate.server.inputs import loads
 from interstate.server.service import InteractionService
 
 if TYPE_CHECKING:
@@ -27,7 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("interstate.server")
 
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Seconds a client has to send a whole request body (a stalled upload holds a connection).
+DEFAULT_BODY_TIMEOUT_SECONDS = 60.0  # for `interstate serve`; none in-process
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")
 #: Seconds between SSE keep-alive comments on a quiet stream.
 SSE_PING_SECONDS = 15
@@ -65,8 +78,21 @@ def header_bool(request: Request, name: str) -> bool:
     return value in ("true", "1")
 
 
+def check_media_type(request: Request, *allowed: str) -> None:
+    """415 unless the body's ``Content-Type`` is one of ``allowed`` (or absent)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.partition(";")[0].strip().lower()
+    if media not in allowed:
+        raise unsupported_media_type(
+            f"Content-Type {declared[:100]!r} is not accepted here; send {' or '.join(allowed)}"
+        )
+
+
 async def read_body(request: Request) -> bytes:
-    """The body, refusing (413) anything over the app's limit before reading it all."""
+    """The body, refusing (413) anything over the app's limit as soon as it is seen, and (408)
+    a body that does not arrive within the app's body timeout."""
     limit: int = request.app.state.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -79,16 +105,46 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+class BodyTimeout:
+    """ASGI middleware: a request body must arrive within ``seconds`` of the request's start,
+    or reading it raises a 408 ``ServiceError`` (rendered by ``endpoint``). A stalled upload
+    would otherwise hold its connection and buffer forever. Once the body is complete,
+    ``receive`` (which streams use to notice a disconnect) is passed through untimed."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        deadline = asyncio.get_running_loop().time() + self.seconds
+        complete = False
+
+        async def timed_receive() -> Any:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise deadline_exceeded("The request body did not arrive in time") from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
 async def read_json(request: Request) -> Any:
+    check_media_type(request, "application/json", "application/merge-patch+json")
     body = await read_body(request)
     if not body.strip():
         raise invalid_argument("The request body is empty; send a JSON object")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise invalid_argument("The request body is nested too deeply to parse") from None
+        return loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise invalid_argument(f"The request body is not valid JSON: {str(exc)[:200]}") from None
 
 
 Handler = Callable[[Request, InteractionService, str], Awaitable[Response]]
@@ -168,8 +224,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(ServiceError(500, "INTERNAL", f"Internal server error: {exc!r}"))
+    """A 500 that names an error id, never the exception (whose text may quote user data):
+    the log has the id with the traceback."""
+    error_id = secrets.token_hex(8)
+    log.error(
+        "unhandled error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc
+    )
+    message = f"Internal error (error id {error_id}; the server log has the details)"
+    return error_response(ServiceError(500, "INTERNAL", message))
 
 
 def routes() -> list[Route]:
@@ -199,9 +261,11 @@ def create_app(
     open_service: Callable[[], Awaitable[InteractionService]] | None = None,
     auth: Auth | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_seconds: float | None = None,
 ) -> Starlette:
     """The ASGI app over a running ``service`` (whose owner closes it), or over one that the
-    app's lifespan opens with ``open_service`` inside the server's event loop and closes."""
+    app's lifespan opens with ``open_service`` inside the server's event loop and closes.
+    ``body_timeout_seconds`` bounds how long a request body may take to arrive (``BodyTimeout``)."""
     if (service is None) == (open_service is None):
         raise ValueError("pass exactly one of service= or open_service=")
 
@@ -220,6 +284,9 @@ def create_app(
         routes=routes(),
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(BodyTimeout, seconds=body_timeout_seconds)]
+        if body_timeout_seconds is not None
+        else [],
     )
     app.state.service = service
     app.state.auth = auth or Auth.disabled()

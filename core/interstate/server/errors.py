@@ -49,6 +49,15 @@ def payload_too_large(message: str) -> ServiceError:
     return ServiceError(413, "INVALID_ARGUMENT", message)
 
 
+def unsupported_media_type(message: str) -> ServiceError:
+    return ServiceError(415, "INVALID_ARGUMENT", message)
+
+
+def deadline_exceeded(message: str) -> ServiceError:
+    """The client was too slow (a request body that does not arrive)."""
+    return ServiceError(408, "DEADLINE_EXCEEDED", message)
+
+
 def resource_exhausted(message: str, *, retry_after: float | None = None) -> ServiceError:
     headers = {"retry-after": str(max(0, round(retry_after)))} if retry_after is not None else None
     return ServiceError(429, "RESOURCE_EXHAUSTED", message, headers=headers)

@@ -15,6 +15,7 @@ additions to a response sit in one namespaced object, ``"interstate": {...}``.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from typing import Any, Callable
@@ -25,10 +26,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interstate.server.errors import already_exists, failed_precondition, invalid_argument, not_found
+from interstate.server.inputs import (
+    FINISHED_STATUSES,
+    check_finished_status,
+    check_stored_json,
+    clip,
+    loads,
+)
+from interstate.server.quotes import has_quotes
 from interstate.server.render import ECHOED_CONFIG, interaction_body
 from interstate.server.runner import UNFINISHED
 from interstate.server.service import InteractionService, new_interaction_id, validation_message
-from interstate.server.store.base import KIND_RECORD, InteractionRecord, ListQuery
+from interstate.server.store.base import KIND_MODEL, KIND_RECORD, InteractionRecord, ListQuery
 from interstate.types import (
     CreateInteractionRequest,
     InteractionStatus,
@@ -40,11 +49,17 @@ from interstate.types import (
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 MAX_PAGE_SIZE = 1000
 EXPORT_FORMAT = "interstate.export.v1"
+#: The ``Content-Type`` values an import body may have (or none).
+IMPORT_MEDIA_TYPES = ("application/x-ndjson", "application/jsonl", "application/json")
 _STEP_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Step], config=ConfigDict(defer_build=True))
 
 
 #: How many ``previous_interaction_id`` values one list may name.
 MAX_PARENTS = 100
+#: How many label and metadata filters one list may have.
+MAX_FILTERS = 64
+#: What a filter key may not hold (they become JSON paths in the stores).
+_BAD_FILTER_KEY = re.compile(r'["\\\x00-\x1f]')
 
 
 def extended_body(record: InteractionRecord, *, include_input: bool = True) -> dict[str, Any]:
@@ -60,12 +75,20 @@ def extended_body(record: InteractionRecord, *, include_input: bool = True) -> d
 
 
 def _steps(value: Any, what: str) -> list[dict[str, Any]]:
+    """Validated steps of a recorded or imported turn (``interstate_quote`` blocks are only
+    resolved on create: a stored turn holds text)."""
     try:
         if what == "input":
-            return [step.to_wire() for step in normalize_input(value)]
-        return [step.to_wire() for step in _STEP_LIST.validate_python(value or [])]
+            steps = [step.to_wire() for step in normalize_input(value)]
+        else:
+            steps = [step.to_wire() for step in _STEP_LIST.validate_python(value or [])]
     except (ValidationError, ValueError) as exc:
         raise invalid_argument(f"{what}: {validation_message(exc)}") from None
+    if has_quotes(steps):
+        raise invalid_argument(
+            f"{what}: interstate_quote blocks are resolved only on create; record their text"
+        )
+    return steps
 
 
 class Extensions:
@@ -115,12 +138,7 @@ class Extensions:
     ) -> InteractionRecord:
         if not isinstance(item, dict):
             raise invalid_argument("Each recorded turn must be a JSON object")
-        status = item.get("status", InteractionStatus.COMPLETED)
-        if status in UNFINISHED or not isinstance(status, str):
-            raise invalid_argument(
-                f"A recorded turn has finished; status {status!r} is not allowed "
-                "(use completed, requires_action, failed, cancelled or incomplete)"
-            )
+        status = check_finished_status(item.get("status", InteractionStatus.COMPLETED))
         interaction_id = item.get("id") or new_interaction_id()
         if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
             raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
@@ -132,6 +150,7 @@ class Extensions:
             validate_labels(labels)
         except ValueError as exc:
             raise invalid_argument(f"labels: {exc}") from None
+        check_stored_json(metadata, "metadata")
         parent_id = item.get("previous_interaction_id")
         parent = pending.get(parent_id) if parent_id else None
         if parent_id and parent is None:
@@ -181,6 +200,8 @@ class Extensions:
         parents = list(dict.fromkeys(params.get("previous_interaction_id", [])))
         if len(parents) > MAX_PARENTS:
             raise invalid_argument(f"At most {MAX_PARENTS} previous_interaction_id values per list")
+        if len(params.get("label", [])) + len(params.get("metadata", [])) > MAX_FILTERS:
+            raise invalid_argument(f"At most {MAX_FILTERS} label and metadata filters per list")
         query = ListQuery(
             labels=dict(_pairs(params.get("label", []), "label", json_values=False)),
             metadata=dict(_pairs(params.get("metadata", []), "metadata", json_values=True)),
@@ -188,8 +209,8 @@ class Extensions:
             parent_id=one("previous_interaction_id") if len(parents) == 1 else None,
             parent_ids=tuple(parents) if len(parents) > 1 else (),
             root_id=one("root_interaction_id"),
-            leaves_only=one("leaves") == "true",
-            descending=(one("order") or "desc") == "desc",
+            leaves_only=_choice(one("leaves") or "false", "leaves", ("true", "false")) == "true",
+            descending=_choice(one("order") or "desc", "order", ("asc", "desc")) == "desc",
             limit=_page_size(one("page_size")),
             after=_decode_token(one("page_token")),
         )
@@ -213,6 +234,7 @@ class Extensions:
     async def merge_metadata(self, tenant: str, interaction_id: str, patch: Any) -> dict[str, Any]:
         if not isinstance(patch, dict):
             raise invalid_argument("The metadata patch must be a JSON object")
+        check_stored_json(patch, "metadata")
         record = await self.store.merge_metadata(tenant, interaction_id, patch)
         if record is None:
             raise not_found(f"Interaction {interaction_id!r} was not found")
@@ -243,10 +265,10 @@ class Extensions:
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
-                record = _import_record(tenant, item)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
-                raise invalid_argument(f"Import line {number} is not an export line: {exc}") from None
+                record = _import_record(tenant, loads(line))
+            except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+                message = clip(exc.args[0]) if isinstance(exc, KeyError) else str(exc)[:200]
+                raise invalid_argument(f"Import line {number} is not an export line: {message}") from None
             existing = await self.store.get(tenant, record.id)
             if existing is not None:
                 if (existing.input, existing.steps) != (record.input, record.steps):
@@ -299,8 +321,11 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
     status = body["status"]
     if not isinstance(body["id"], str) or not _CLIENT_ID.match(body["id"]):
         raise ValueError("interaction.id must be 1-200 characters of letters, digits, _ . -")
-    if not isinstance(status, str):
-        raise ValueError("interaction.status must be a string")
+    if status not in FINISHED_STATUSES and status not in UNFINISHED:
+        raise ValueError(f"interaction.status {clip(status)} is not an interaction status")
+    if ext["kind"] not in (KIND_MODEL, KIND_RECORD):
+        raise ValueError(f"interstate.kind must be {KIND_MODEL!r} or {KIND_RECORD!r}")
+    created, updated = _time(ext["created"], "created"), _time(ext["updated"], "updated")
     for name, value in (("interaction.labels", body.get("labels")),
                         ("interaction.usage", body.get("usage")),
                         ("interstate.metadata", ext.get("metadata")),
@@ -308,6 +333,7 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"{name} must be a JSON object")
     validate_labels(body.get("labels") or {})
+    check_stored_json(ext.get("metadata"), "interstate.metadata")
     errors = body.get("errors")
     if status in UNFINISHED:
         status = InteractionStatus.FAILED
@@ -317,8 +343,8 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
         tenant=tenant,
         kind=ext["kind"],
         status=status,
-        created=float(ext["created"]),
-        updated=float(ext["updated"]),
+        created=created,
+        updated=updated,
         parent_id=body.get("previous_interaction_id"),
         model=body.get("model"),
         agent=body.get("agent"),
@@ -333,17 +359,35 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
     )
 
 
+def _time(value: Any, name: str) -> float:
+    """A finite number of seconds (an export's ``created``/``updated``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"interstate.{name} must be a finite number of seconds, not {clip(value)}")
+    return float(value)
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise invalid_argument(f"{name} must be {' or '.join(allowed)}, not {clip(value)}")
+    return value
+
+
 def _pairs(values: list[str], name: str, *, json_values: bool) -> list[tuple[str, Any]]:
     pairs = []
     for value in values:
         key, sep, raw = value.partition(":")
         if not sep or not key:
-            raise invalid_argument(f"{name} filters are KEY:VALUE, got {value!r}")
+            raise invalid_argument(f"{name} filters are KEY:VALUE, got {clip(value)}")
+        if _BAD_FILTER_KEY.search(key):
+            raise invalid_argument(
+                f"{name} filter key {clip(key)} must not contain quotes, backslashes or "
+                "control characters"
+            )
         if json_values:
             try:
-                pairs.append((key, json.loads(raw)))
-            except json.JSONDecodeError:
-                pairs.append((key, raw))  # a bare string
+                pairs.append((key, loads(raw)))
+            except ValueError:  # JSONDecodeError included
+                pairs.append((key, raw))  # a bare string (also "NaN")
         else:
             pairs.append((key, raw))
     return pairs
@@ -369,7 +413,7 @@ def _decode_token(token: str | None) -> tuple[float, str] | None:
 
 def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:
     """Routes for the extensions, wrapped by the app's ``endpoint`` (version + auth checks)."""
-    from interstate.server.app import read_body, read_json
+    from interstate.server.app import check_media_type, read_body, read_json
 
     def ext(request: Request) -> Extensions:
         return Extensions(request.app.state.service)
@@ -414,6 +458,7 @@ def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:
     @endpoint
     async def import_(request: Request, service: InteractionService, tenant: str) -> Response:
         """Import JSON Lines produced by export (ids are kept; identical lines are skipped)."""
+        check_media_type(request, *IMPORT_MEDIA_TYPES)
         try:
             text = (await read_body(request)).decode("utf-8")
         except UnicodeDecodeError:

@@ -23,8 +23,8 @@ from starlette.routing import Route
 
 from interstate.server.errors import ServiceError, invalid_argument
 from interstate.server.extensions import _CLIENT_ID, _page_size, _steps, extended_body
+from interstate.server.inputs import check_finished_status, check_stored_json
 from interstate.server.render import ECHOED_CONFIG, iso
-from interstate.server.runner import UNFINISHED
 from interstate.server.service import InteractionService, new_interaction_id
 from interstate.server.store.base import KIND_RECORD, InteractionRecord
 from interstate.server.store.ops import (
@@ -55,6 +55,12 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _stored(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object to store as metadata (no NUL characters: see ``check_stored_json``)."""
+    check_stored_json(_object(value, what), what)
+    return value
+
+
 def _string(value: Any, what: str, *, limit: int = MAX_REF_NAME) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= limit:
         raise invalid_argument(f"{what} must be a string of 1 to {limit} characters")
@@ -74,14 +80,12 @@ def _record_op(tenant: str, item: dict[str, Any], now: float) -> RecordOp:
     unknown = sorted(set(item) - _RECORD_FIELDS)
     if unknown:
         raise invalid_argument(f"unknown field(s) {', '.join(unknown)}")
-    status = item.get("status", InteractionStatus.COMPLETED)
-    if not isinstance(status, str) or status in UNFINISHED:
-        raise invalid_argument(f"a recorded turn has finished; status {status!r} is not allowed")
+    status = check_finished_status(item.get("status", InteractionStatus.COMPLETED))
     interaction_id = item.get("id") or new_interaction_id()
     if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
         raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
     labels = _object(item.get("labels") or {}, "labels")
-    metadata = _object(item.get("metadata") or {}, "metadata")
+    metadata = _stored(item.get("metadata") or {}, "metadata")
     try:
         validate_labels(labels)
     except ValueError as exc:
@@ -137,7 +141,7 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
     if kind == "patch_metadata":
         return MetadataOp(
             _string(args.get("id"), "id", limit=200),
-            _object(args.get("patch"), "patch"),
+            _stored(args.get("patch"), "patch"),
             keep_existing=_flag(args, "keep_existing"),
             missing_ok=_flag(args, "missing_ok"),
         )
@@ -153,13 +157,13 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
             _string(args.get("name"), "name"),
             _string(args.get("interaction_id"), "interaction_id", limit=200),
             order_key=None if order_key is None else _string(order_key, "order_key"),
-            metadata=None if metadata is None else _object(metadata, "metadata"),
+            metadata=None if metadata is None else _stored(metadata, "metadata"),
             force=_flag(args, "force"),
         )
     if kind == "patch_ref":
         return PatchRefOp(
             _string(args.get("name"), "name"),
-            _object(args.get("patch"), "patch"),
+            _stored(args.get("patch"), "patch"),
             keep_existing=_flag(args, "keep_existing"),
             missing_ok=_flag(args, "missing_ok"),
         )

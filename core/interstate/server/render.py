@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from interstate.server.errors import invalid_argument
+from interstate.server.inputs import clip
 from interstate.server.providers.base import CloseStep, Delta, OpenStep, step_items
 from interstate.server.store.base import InteractionRecord
 
@@ -66,9 +67,11 @@ def parse_event_id(interaction_id: str, value: str | None) -> int:
     if not value:
         return 0
     prefix, _, seq = value.rpartition(":")
-    if prefix != interaction_id or not seq.isdigit():
+    # isdigit() alone takes "²", which int() refuses; the store's sequence numbers are 63-bit.
+    digits = seq.isascii() and seq.isdigit() and len(seq) <= 19
+    if prefix != interaction_id or not digits or int(seq) >= 2**63:
         raise invalid_argument(
-            f"last_event_id {value!r} is not an event id of interaction {interaction_id}; "
+            f"last_event_id {clip(value)} is not an event id of interaction {interaction_id}; "
             "pass the event_id of an event received from this interaction's stream"
         )
     return int(seq)

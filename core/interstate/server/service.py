@@ -29,6 +29,7 @@ from interstate.server.errors import (
     not_found,
 )
 from interstate.server.history import DEFAULT_MAX_BYTES
+from interstate.server.inputs import check_idempotency_key
 from interstate.server.providers.base import ProviderRegistry
 from interstate.server.quotes import has_quotes, resolve_quotes
 from interstate.server.render import (
@@ -144,6 +145,7 @@ class InteractionService:
 
         ``inherit_config`` (the interstate extension header ``x-interstate-inherit-config``):
         fields of ``INHERITED_CONFIG`` the body does not send are taken from the parent's."""
+        check_idempotency_key(idempotency_key)
         request = self.parse_create(body)
         if idempotency_key:
             existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)

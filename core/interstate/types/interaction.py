@@ -247,6 +247,12 @@ def _label_char_ok(ch: str) -> bool:
     return _is_label_letter(ch) or ch.isnumeric() or ch in "_-"
 
 
+def _quoted(text: object) -> str:
+    """``repr(text)`` cut to ~100 characters: error messages must not echo a huge value."""
+    out = repr(text)
+    return out if len(out) <= 100 else out[:100] + "..."
+
+
 def validate_labels(labels: dict[str, str]) -> None:
     """Check ``labels`` against the documented rules; raise ``ValueError`` saying what is wrong.
 
@@ -259,20 +265,20 @@ def validate_labels(labels: dict[str, str]) -> None:
     for key, value in labels.items():
         for what, text in (("key", key), ("value", value)):
             if not isinstance(text, str):
-                raise ValueError(f"label {what} {text!r} must be a string")
+                raise ValueError(f"label {what} {_quoted(text)} must be a string")
             if len(text) > MAX_LABEL_LENGTH:
                 raise ValueError(
-                    f"label {what} {text!r} is {len(text)} characters long "
+                    f"label {what} {_quoted(text)} is {len(text)} characters long "
                     f"(at most {MAX_LABEL_LENGTH})"
                 )
             bad = [ch for ch in text if not _label_char_ok(ch)]
             if bad:
                 raise ValueError(
-                    f"label {what} {text!r} contains {bad[0]!r}; only lowercase letters, "
+                    f"label {what} {_quoted(text)} contains {bad[0]!r}; only lowercase letters, "
                     "digits, '_' and '-' are allowed"
                 )
         if not key or not _is_label_letter(key[0]):
-            raise ValueError(f"label key {key!r} must start with a lowercase letter")
+            raise ValueError(f"label key {_quoted(key)} must start with a lowercase letter")
 
 
 class CreateInteractionRequest(InteractionFields):
