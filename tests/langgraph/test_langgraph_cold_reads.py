@@ -36,7 +36,8 @@ class _Counting(InteractionsSaver):
     sent: list[str] = []  # the class's: entering a saver may hand out a copy of it
 
     def _execute(self, op: Any) -> Any:
-        _Counting.sent.append(type(op).__name__)
+        prefixed = getattr(op, "prefix", None) is not None
+        _Counting.sent.append(type(op).__name__ + (" by prefix" if prefixed else ""))
         return super()._execute(op)
 
 
@@ -82,5 +83,7 @@ def test_cold_filtered_lists_take_a_few_requests_whatever_they_match(url: str) -
             assert found == expected and len(found) == limit
             # refs, the matches, the chosen ones' chains, their children: not one per checkpoint
             assert len(_Counting.sent) <= 4, _Counting.sent
+            if config is None:  # the matches name their threads' refs: not every ref is read
+                assert "Refs by prefix" not in _Counting.sent, _Counting.sent
         with _cold(url) as saver:  # with a filter that matches nothing
             assert list(saver.list(config, filter={"user": "nobody"}, limit=limit)) == []

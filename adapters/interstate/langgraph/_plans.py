@@ -5,7 +5,8 @@ Plans are generators over the operations of ``_state`` (sans-I/O). Where things 
 * a checkpoint's interaction (never changed after it is recorded, so rows stay compact): the
   skeleton (a delta to the parent's), the messages it stores first, as steps, with their side
   records (``s``), each message channel as references (``m``), other channels it changed
-  (``b``), and the pending writes of its parent that it consumed (``pw``);
+  (``b``), the pending writes of its parent that it consumed (``pw``), and its namespace's
+  head ref (``n``, without the ``langgraph/`` prefix);
 * the namespace's head ref (``langgraph/<thread>/<ns>``): the latest checkpoint, the roots of
   the namespace's interaction trees (``r``, so listing a namespace is an index lookup per
   root), the chain hash of the head's messages (``h``, for ``ChatInteractions``), and the
@@ -337,11 +338,11 @@ class SaverCore(WritePlans, MaintenancePlans):
             ):
                 yield Emit(found)
             return
-        refs = yield from self._list_refs(config)
         server_filter = _server_filter(filter)
         if server_filter is not None:
-            yield from self._list_filtered(config, refs, server_filter, filter, before_id, limit)
+            yield from self._list_filtered(config, server_filter, filter, before_id, limit)
             return
+        refs = yield from self._list_refs(config)
         candidates = []
         known: dict[str, Stored] = {}
         children: dict[str, list[Stored]] = {}
@@ -376,26 +377,45 @@ class SaverCore(WritePlans, MaintenancePlans):
             )
             yield Emit(self.to_tuple(state, ns, writes))
 
-    def _list_refs(self, config: dict[str, Any] | None) -> Plan:
-        """The head refs ``list`` covers: one namespace, one thread's, or every thread's."""
-        if config is not None and "checkpoint_ns" in config["configurable"]:
-            return (yield Refs(names=[ref_name(*scope(config))]))
-        prefix = thread_ref_prefix(str(config["configurable"]["thread_id"])) if config else REF_PREFIX
-        return (yield Refs(prefix=prefix))
-
-    def _list_filtered(self, config: dict[str, Any] | None, refs: list[RefInfo],
-                       server_filter: dict[str, Any], filter: dict[str, Any],
-                       before_id: str | None, limit: int | None) -> Plan:  # fmt: skip
-        """``list`` with a metadata filter the server can apply: the server finds the matching
-        checkpoints (metadata only, no input), and only the ``limit`` newest are rebuilt."""
+    def _trees(self, refs: list[RefInfo]) -> dict[str, tuple[Namespace, RefInfo]]:
+        """``{tree root: (namespace, head ref)}`` of the namespaces' refs."""
         trees: dict[str, tuple[Namespace, RefInfo]] = {}
         for ref in refs:
             if "thread" in ref.metadata:
                 ns = self._known_ns(ref)
                 trees.update({root: (ns, ref) for root in ref.metadata.get("r") or {}})
+        return trees
+
+    def _list_refs(self, config: dict[str, Any] | None, resolve: bool | str = False) -> Plan:
+        """The head refs ``list`` covers: one namespace, one thread's, or every thread's."""
+        if config is not None and "checkpoint_ns" in config["configurable"]:
+            return (yield Refs(names=[ref_name(*scope(config))], resolve=resolve))
+        prefix = thread_ref_prefix(str(config["configurable"]["thread_id"])) if config else REF_PREFIX
+        return (yield Refs(prefix=prefix, resolve=resolve))
+
+    def _list_filtered(self, config: dict[str, Any] | None, server_filter: dict[str, Any],
+                       filter: dict[str, Any], before_id: str | None, limit: int | None) -> Plan:  # fmt: skip
+        """``list`` with a metadata filter the server can apply: the server finds the matching
+        checkpoints (metadata only, no input), and only the ``limit`` newest are rebuilt.
+
+        Across threads, the matches name their head refs (``n``), which are all that is read
+        of the refs; a match that does not (stored before), or whose ref does not list its tree
+        (a copied thread's), makes it read every ref, as before. A thread's refs come with their
+        chains unless its head is likely cached here (as in ``get_tuple``)."""
         if config is None:
             matches = yield List(metadata=server_filter, include_input=False)
+            names = sorted({str(s.book.get("n")) for s in matches if s.is_checkpoint})
+            refs = []
+            if all(s.book.get("n") for s in matches if s.is_checkpoint):
+                for chunk in _chunks(names):
+                    refs += yield Refs(names=[REF_PREFIX + name for name in chunk])
+            trees = self._trees(refs)
+            if any(s.is_checkpoint and (s.root or s.id) not in trees for s in matches):
+                trees = self._trees((yield from self._list_refs(None)))
         else:
+            last = self.heads.get(scope(config))
+            warm = last is not None and self.states.get(last) is not None
+            trees = self._trees((yield from self._list_refs(config, False if warm else "chain")))
             matches = []
             for root in trees:
                 matches += yield List(root_interaction_id=root, metadata=server_filter,
@@ -413,8 +433,9 @@ class SaverCore(WritePlans, MaintenancePlans):
             candidates.append((cid, stored, *tree))
         candidates.sort(key=lambda item: item[0], reverse=True)
         chosen = candidates[: max(limit, 0)] if limit is not None else candidates
-        known: dict[str, Stored] = {}
-        cold = sorted({ref.name for _, stored, _, ref in chosen if self.states.get(stored.id) is None})
+        known: dict[str, Stored] = {a.id: a for _, ref in trees.values() for a in ref.chain}
+        cold = sorted({ref.name for _, stored, _, ref in chosen
+                       if self.states.get(stored.id) is None and not ref.chain})  # fmt: skip
         if cold:  # their namespaces' chains, in one request: a checkpoint is mostly in its head's
             for ref in (yield Refs(names=cold, resolve="chain")):
                 known.update({a.id: a for a in ref.chain})

@@ -15,6 +15,7 @@ from interstate.errors import NotFoundError
 from ._codec import (
     BOOK,
     LANGGRAPH_MODEL,
+    REF_PREFIX,
     encode_value,
     pack_names,
     pack_uuid,
@@ -215,6 +216,7 @@ class WritePlans:
                 steps += message_steps
             sides.append(side)
         book: dict[str, Any] = dict(skeleton)
+        book["n"] = ns.ref[len(REF_PREFIX):]  # its namespace's head ref: a global list needs no other
         previous = segment.turns[-1] if segment is not None else (piid if parent is not None else None)
         parent_cid = config["configurable"].get("checkpoint_id")
         if parent_cid and (previous != piid or pack_uuid(parent_cid).startswith("=")):
