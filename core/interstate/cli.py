@@ -72,7 +72,12 @@ def serve(
         False, "--no-auth", help="Accept requests without an API key (loopback addresses only)."
     ),
     max_body_bytes: int = typer.Option(
-        32 * 1024 * 1024, envvar="INTERSTATE_MAX_BODY_BYTES", help="Largest request body accepted."
+        10 * 1024 * 1024, envvar="INTERSTATE_MAX_BODY_BYTES",
+        help="Largest request body accepted (413 above it).",
+    ),
+    body_timeout: float = typer.Option(
+        60.0, envvar="INTERSTATE_BODY_TIMEOUT",
+        help="Seconds a request body may take to arrive (408 after).",
     ),
     lease_seconds: float = typer.Option(
         15.0, envvar="INTERSTATE_LEASE_SECONDS",
@@ -126,7 +131,10 @@ def serve(
             url, registry, lease_seconds=lease_seconds, max_concurrency=max_concurrency
         )
 
-    application = create_app(open_service=open_service, auth=auth, max_body_bytes=max_body_bytes)
+    application = create_app(
+        open_service=open_service, auth=auth, max_body_bytes=max_body_bytes,
+        body_timeout_seconds=body_timeout,
+    )
     typer.echo(f"interstate serving {url} on http://{host}:{port}", err=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 

@@ -228,3 +228,31 @@ async def test_500_bodies_carry_an_error_id_not_the_exception(
     assert "secret" not in message and "error id" in message
     error_id = message.split("error id ")[1].split(";")[0]
     assert any(error_id in rec.getMessage() and rec.exc_info for rec in caplog.records)
+
+
+async def test_the_default_body_limit_is_10_mib(http: httpx.AsyncClient) -> None:
+    text = '{"model":"scripted","input":"' + "x" * (10 * 1024 * 1024) + '"}'
+    assert_refused(await http.post("/v1beta/interactions", content=text, headers=JSON), 413)
+    await assert_nothing_stored(http)
+
+
+async def test_bodies_read_at_once_share_a_budget(service: InteractionService) -> None:
+    app = create_app(service, max_body_bytes=1000)  # 8,000 bytes may be in flight
+    release = asyncio.Event()
+
+    async def slow() -> Any:
+        yield b'{"model":"scripted",' + b" " * 900
+        await release.wait()
+        yield b'"input":"x"}'
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        held = [asyncio.create_task(client.post("/v1beta/interactions", content=slow(), headers=JSON))
+                for _ in range(8)]  # fmt: skip
+        await asyncio.sleep(0.1)
+        assert app.state.body_budget.used > 7000
+        busy = await client.post("/v1beta/interactions", content=b" " * 999, headers=JSON)
+        assert_refused(busy, 503)
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*held)] == [200] * 8
+    assert app.state.body_budget.used == 0

@@ -28,9 +28,10 @@ from interstate.server.errors import (
     invalid_argument,
     not_found,
     payload_too_large,
+    unavailable,
     unsupported_media_type,
 )
-from interstate.server.inputs import loads
+from interstate.server.inputs import BodyBudget, loads
 from interstate.server.service import InteractionService
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ log = logging.getLogger("interstate.server")
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Seconds a client has to send a whole request body (a stalled upload holds a connection).
 DEFAULT_BODY_TIMEOUT_SECONDS = 60.0  # for `interstate serve`; none in-process
+#: Bodies being read at once may hold this many times the body limit (then 503).
+BODIES_IN_FLIGHT = 8
 _VERSION = re.compile(r"^v\d+[a-z0-9]*$")
 #: Seconds between SSE keep-alive comments on a quiet stream.
 SSE_PING_SECONDS = 15
@@ -91,17 +94,25 @@ def check_media_type(request: Request, *allowed: str) -> None:
 
 
 async def read_body(request: Request) -> bytes:
-    """The body, refusing (413) anything over the app's limit as soon as it is seen, and (408)
-    a body that does not arrive within the app's body timeout."""
+    """The body, refusing (413) anything over the app's limit as soon as it is seen, and (503)
+    a body that would take the bytes of all bodies being read over the app's ``BodyBudget``.
+    (Slow bodies: see ``BodyTimeout``.)"""
     limit: int = request.app.state.max_body_bytes
+    budget: BodyBudget = request.app.state.body_budget
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise payload_too_large(f"Request body is larger than the {limit}-byte limit")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise payload_too_large(f"Request body is larger than the {limit}-byte limit")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            within_budget = budget.take(len(chunk))  # all of body is counted, then given back
+            if len(body) > limit:
+                raise payload_too_large(f"Request body is larger than the {limit}-byte limit")
+            if not within_budget:
+                raise unavailable("The server is reading too many large bodies; retry shortly")
+    finally:
+        budget.give(len(body))
     return bytes(body)
 
 
@@ -291,4 +302,5 @@ def create_app(
     app.state.service = service
     app.state.auth = auth or Auth.disabled()
     app.state.max_body_bytes = max_body_bytes
+    app.state.body_budget = BodyBudget(BODIES_IN_FLIGHT * max_body_bytes)
     return app

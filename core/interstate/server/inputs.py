@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from typing import Any
 
 from interstate.server.errors import invalid_argument
@@ -94,3 +95,25 @@ def check_finished_status(status: Any) -> str:
             + ", ".join(sorted(FINISHED_STATUSES)) + ")"
         )
     return status
+
+
+class BodyBudget:
+    """The bytes of request bodies being read at once, capped: without a cap, many large
+    uploads at the same time hold many times the body limit in memory. Thread-safe (embedded
+    servers read bodies in their callers' threads too)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Count ``size`` more bytes; False when that passes the cap (they are counted anyway:
+        the reader ``give``s back all it read)."""
+        with self._lock:
+            self.used += size
+            return self.used <= self.limit
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
