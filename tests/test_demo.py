@@ -208,3 +208,19 @@ def test_a_failing_section_does_not_hide_the_others(monkeypatch: pytest.MonkeyPa
     assert re.search(r"^Broken failed: ModuleNotFoundError", out, re.M), out
     langgraph = re.search(r"^ *LangGraph +(\d+) ", out, re.M)
     assert langgraph and int(langgraph.group(1)) > 0, out
+
+
+def test_failing_model_turns_fail_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every model turn fails (as with a fake GEMINI_API_KEY and no network): the demo says
+    so with the server's message and exits 1, instead of blank replies and checkmarks."""
+    for key in _setup.CREWAI_OFFLINE_ENV:  # restored after the test
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    outage = [{"when": {}, "reply": {"error": {"status": 503, "message": "simulated outage"}}}]
+    monkeypatch.setattr(_setup, "all_rules", lambda: outage)
+    monkeypatch.setattr(_app, "FRAMEWORKS", _setup.FRAMEWORKS[:1])
+    console = Console(record=True, width=300)
+    code = _app.run_demo(db=str(tmp_path / "demo.db"), scripted=True, console=console)
+    out = console.export_text()
+    assert code == 1, out
+    assert re.search(r"^LangGraph failed: .*simulated outage", out, re.M), out
+    assert "✓" not in out, out

@@ -15,7 +15,9 @@ Hierarchy::
     │   │   └── InternalServerError        5xx
     │   ├── APIConnectionError        no usable answer (refused, reset, dropped)
     │   │   └── APITimeoutError       the request timed out
-    │   └── APIResponseError          an answer we cannot use (wrong content type, bad JSON)
+    │   ├── APIResponseError          an answer we cannot use (wrong content type, bad JSON)
+    │   └── InteractionFailedError    the turn was stored but its model call failed (or was
+    │                                 cancelled): raised by the framework adapters
     ├── WaitTimeoutError              wait() reached its deadline (also a TimeoutError)
     └── ExtensionNotSupportedError    an interstate extension was called on Google's endpoint
 
@@ -50,6 +52,7 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "APIResponseError",
+    "InteractionFailedError",
     "WaitTimeoutError",
     "ExtensionNotSupportedError",
     "status_error_from_response",
@@ -185,6 +188,31 @@ class APITimeoutError(APIConnectionError):
 
 class APIResponseError(APIError):
     """The server answered 2xx, but not with something the client can use."""
+
+
+class InteractionFailedError(APIError):
+    """A model turn ended ``failed`` or ``cancelled``: the interaction exists, its model call did
+    not succeed. ``message`` and ``code`` are the server's (from ``Interaction.errors`` or the
+    stream's ``error`` event; ``detail`` is the server's message alone); ``interaction_id`` and
+    ``status`` say which turn and how it ended.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 interaction_id: str | None = None, status: str | None = "failed") -> None:  # fmt: skip
+        which = f"Interaction {interaction_id}" if interaction_id else "The interaction"
+        super().__init__(f"{which} ended {status or 'failed'}: {message}", code=code)
+        self.detail = message
+        self.interaction_id = interaction_id
+        self.status = status
+
+    @classmethod
+    def of(cls, interaction: Any) -> "InteractionFailedError":
+        """The error of a settled-but-unsuccessful ``Interaction`` (or its wire dict)."""
+        wire = interaction if isinstance(interaction, dict) else interaction.to_wire()
+        errors = wire.get("errors") or []
+        message = "; ".join(str(e.get("message") or e) for e in errors) or "no detail from the server"
+        code = next((str(e["code"]) for e in errors if e.get("code") is not None), None)
+        return cls(message, code=code, interaction_id=wire.get("id"), status=wire.get("status"))
 
 
 class WaitTimeoutError(InterstateError, TimeoutError):

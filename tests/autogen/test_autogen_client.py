@@ -25,6 +25,7 @@ from interstate.autogen import (
 )
 from interstate.autogen import _convert as cv
 from interstate.client import AsyncClient
+from interstate.errors import APIError, InteractionFailedError
 
 
 def _client(target: Any, model: str, **kwargs: Any) -> InteractionsChatCompletionClient:
@@ -321,3 +322,19 @@ async def test_inherit_config_sends_the_system_instruction_once(target: Any, tag
     await client.create([SystemMessage(content="Other rules."), *messages])
     assert sent[-1][1] is None and sent[-1][0]["system_instruction"] == "Other rules."
     await raw.aclose()
+
+
+async def test_failed_call_raises_the_typed_error(target: Any, tag: str) -> None:
+    """create and create_stream raise a typed interstate error (an APIError: the status error
+    of the create call, or InteractionFailedError) with the server's message when the model
+    turn fails."""
+    client = _client(target, "scripted-flaky")
+    first = [UserMessage(content=f"Hi {tag}", source="user")]
+    reply = await client.create(first)
+    follow = [*first, cv.assistant_reply(reply.content, None), UserMessage(content="b", source="user")]
+    with pytest.raises(APIError, match="simulated outage") as failed:
+        await client.create(follow)
+    assert failed.value.code == "UNAVAILABLE"
+    with pytest.raises(InteractionFailedError, match="simulated outage"):
+        [item async for item in client.create_stream(follow)]
+    await client.close()

@@ -19,6 +19,8 @@ ESSAY = (
 )
 
 RULES: list[dict[str, Any]] = [
+    # a failing model turn (the adapters must raise, not return an empty reply)
+    {"when": {"model": "scripted-fail"}, "reply": {"error": {"status": 503, "message": "simulated outage"}}},
     # -- CrewAI memory's analysis calls (any model) -----------------------------------------
     {"when": {"contains": "Extract memory statements"},
      "reply": {"text": json.dumps({"memories": [FACT]})}},

@@ -15,6 +15,7 @@ from conftest import SocketGuard, is_local
 from crewai_script import FACT
 from helpers import GoogleLike, is_config_root, sent_requests
 from interstate.crewai import InteractionsLLM
+from interstate.errors import APIError
 
 
 class FakeAgent:
@@ -166,3 +167,11 @@ def test_socket_guard_refuses_non_loopback() -> None:
     assert guard.violations == ["connect ('192.0.2.1', 443)"]
     # the autouse guard is installed for this test
     assert socket.socket.connect.__name__ == "connect" and socket.getaddrinfo.__module__ == "conftest"
+
+
+def test_failed_turn_raises_the_typed_error(target: Any) -> None:
+    """A failed model turn raises a typed interstate error with the server's message, never
+    an empty answer (the CrewAI agent would take it as the model's reply)."""
+    llm = InteractionsLLM(client=target.client(), model="scripted-fail")
+    with pytest.raises(APIError, match="simulated outage"):
+        llm.call("Write it.")

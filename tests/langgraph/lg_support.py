@@ -19,6 +19,8 @@ from interstate.server.providers import ProviderRegistry, ScriptedProvider
 
 #: Rules of the scripted model (first match wins; else it echoes).
 SCRIPT: list[dict[str, Any]] = [
+    # a failing model turn (the adapters must raise, not return an empty reply)
+    {"when": {"model": "scripted-fail"}, "reply": {"error": {"status": 503, "message": "simulated outage"}}},
     {"when": {"contains": "weather", "tool": "get_weather", "after": "user_input"},
      "reply": {"function_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}},
     {"when": {"contains": "weather", "after": "function_result"},

@@ -11,6 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from interstate.client import AsyncClient, Client
+from interstate.errors import InteractionFailedError
 from interstate.langgraph import ChatInteractions
 from lg_support import get_weather
 
@@ -121,3 +122,22 @@ async def test_async_calls_chain_too(url: str) -> None:
         assert "".join(c.content for c in chunks) == "streamed reply in pieces"  # type: ignore[misc]
         assert recorder.bodies[1]["previous_interaction_id"] == first.response_metadata["interstate"]["interaction_id"]
         assert len(recorder.bodies[1]["input"]) == 1
+
+
+async def test_failed_turn_raises_in_every_call_style(url: str) -> None:
+    """A failed model turn raises InteractionFailedError with the server's message; it never
+    comes back as an empty reply (invoke, stream, ainvoke, astream)."""
+    messages = [HumanMessage("hello", id="f1")]
+    with Client.from_url(url) as client:
+        model = ChatInteractions(client=client, model="scripted-fail")
+        with pytest.raises(InteractionFailedError, match="simulated outage"):
+            model.invoke(messages)
+        with pytest.raises(InteractionFailedError, match="simulated outage"):
+            list(model.stream(messages))
+    async with AsyncClient.from_url(url) as aclient:
+        amodel = ChatInteractions(async_client=aclient, model="scripted-fail")
+        with pytest.raises(InteractionFailedError, match="simulated outage") as failed:
+            await amodel.ainvoke(messages)
+        assert failed.value.status == "failed" and failed.value.interaction_id
+        with pytest.raises(InteractionFailedError, match="simulated outage"):
+            [c async for c in amodel.astream(messages)]

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from autogen_core.models import LLMMessage, ModelFamily, ModelInfo
 from autogen_core.tools import Tool, ToolSchema
+from interstate import errors
 from interstate.types import Interaction
 from pydantic import BaseModel
 
@@ -35,12 +36,15 @@ _ALIASES = {"max_tokens": "max_output_tokens", "stop": "stop_sequences"}
 ONE_OFF_ARG = "interstate_one_off"
 
 
-class InteractionFailedError(RuntimeError):
-    """The interaction ended ``failed`` / ``cancelled`` (the model call did not succeed)."""
+class InteractionFailedError(errors.InteractionFailedError, RuntimeError):
+    """The interaction ended ``failed`` / ``cancelled`` (the model call did not succeed): the
+    core :class:`interstate.errors.InteractionFailedError`, also a ``RuntimeError`` as before,
+    with the ``interaction`` as last seen."""
 
-    def __init__(self, interaction: Interaction) -> None:
-        detail = "; ".join(str(e.message) for e in interaction.errors or []) or "no detail"
-        super().__init__(f"Interaction {interaction.id} ended {interaction.status}: {detail}")
+    def __init__(self, interaction: Interaction, message: str | None = None) -> None:
+        base = errors.InteractionFailedError.of(interaction)
+        super().__init__(message or base.detail, code=base.code,
+                         interaction_id=interaction.id, status=interaction.status)  # fmt: skip
         self.interaction = interaction
 
 

@@ -383,8 +383,9 @@ class InteractionsChatCompletionClient(ChatCompletionClient, Component[Interacti
                     if cancellation_token is not None and cancellation_token.is_cancelled():
                         raise asyncio.CancelledError()
                     if isinstance(event, ErrorEvent):
-                        message = event.error.message if event.error else "stream error"
-                        raise RuntimeError(f"Interaction stream failed: {message}")
+                        errors = [event.error] if event.error else None
+                        raise InteractionFailedError(Interaction(id=interaction_id, status="failed",
+                                                                 errors=errors))  # fmt: skip
                     accumulator.apply_event(event.to_wire())
                     interaction = getattr(event, "interaction", None)
                     if interaction is not None:

@@ -48,7 +48,7 @@ from crewai.llms.base_llm import BaseLLM, llm_call_context
 from pydantic import BaseModel, PrivateAttr
 
 from interstate.client import Client
-from interstate.errors import BadRequestError, NotFoundError
+from interstate.errors import BadRequestError, InteractionFailedError, NotFoundError
 
 from .messages import (
     Reply,
@@ -308,6 +308,8 @@ class InteractionsLLM(BaseLLM):
             self._shared.roots.forget(request.references)
             request = self._request(messages, found, function_tools, response_model, False)
             interaction = self._client.interactions.create(**request.params, labels=labels)
+        if interaction.status in ("failed", "cancelled"):
+            raise InteractionFailedError.of(interaction)
         if extensions and self.quote_outputs and interaction.status == "completed":
             self._shared.outputs.add(interaction.id, interaction.output_text)
         calls = crewai_tool_calls(interaction.steps or []) if function_tools else []

@@ -41,7 +41,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from interstate.client import AsyncClient, Client
-from interstate.errors import APIError
+from interstate.errors import APIError, InteractionFailedError
 from interstate.types.accumulate import StepAccumulator
 
 from ._codec import ref_name, thread_key
@@ -189,9 +189,18 @@ class _Call:
         return message
 
 
-def _error(data: dict[str, Any]) -> APIError:
+def _error(data: dict[str, Any], interaction_id: str | None, status: str | None) -> InteractionFailedError:
     error = data.get("error") or {}
-    return APIError(f"The interaction failed: {error.get('message') or error}", code=error.get("code"))
+    code = error.get("code")
+    return InteractionFailedError(str(error.get("message") or error), interaction_id=interaction_id,
+                                  code=None if code is None else str(code), status=status)  # fmt: skip
+
+
+def _settled(interaction: Any) -> Any:
+    """``interaction`` if its model turn succeeded; a failed or cancelled turn raises."""
+    if interaction.status in ("failed", "cancelled"):
+        raise InteractionFailedError.of(interaction)
+    return interaction
 
 
 class ChatInteractions(BaseChatModel):
@@ -327,7 +336,7 @@ class ChatInteractions(BaseChatModel):
         if self.client is None:
             raise ValueError("ChatInteractions needs a client=Client(...) for sync calls (or from_url)")
         call = self._prepare(messages, {**kwargs, "stop": stop})
-        interaction = self.client.interactions.create(**call.params())
+        interaction = _settled(self.client.interactions.create(**call.params()))
         steps = [s.to_wire() for s in interaction.steps or []]
         usage = interaction.usage.to_wire() if interaction.usage is not None else None
         message = call.message(interaction.id, steps, usage, interaction.status)  # type: ignore[arg-type]
@@ -339,7 +348,7 @@ class ChatInteractions(BaseChatModel):
         if self.async_client is None:
             return await super()._agenerate(messages, stop, run_manager, **kwargs)  # in a thread
         call = await self._aprepare(messages, {**kwargs, "stop": stop})
-        interaction = await self.async_client.interactions.create(**call.params())
+        interaction = _settled(await self.async_client.interactions.create(**call.params()))
         steps = [s.to_wire() for s in interaction.steps or []]
         usage = interaction.usage.to_wire() if interaction.usage is not None else None
         message = call.message(interaction.id, steps, usage, interaction.status)  # type: ignore[arg-type]
@@ -396,7 +405,7 @@ class _Folder:
     def feed(self, data: dict[str, Any]) -> ChatGenerationChunk | None:
         kind = data.get("event_type")
         if kind == "error":
-            raise _error(data)
+            raise _error(data, self.interaction_id, self.status)
         if kind in ("interaction.created", "interaction.completed"):
             info = data.get("interaction") or {}
             self.interaction_id = info.get("id") or self.interaction_id
@@ -417,6 +426,9 @@ class _Folder:
     def last(self) -> ChatGenerationChunk:
         if self.interaction_id is None:
             raise APIError("The interaction stream ended before the interaction was created")
+        if self.status in ("failed", "cancelled"):
+            raise InteractionFailedError("no detail from the server", interaction_id=self.interaction_id,
+                                         status=self.status)  # fmt: skip
         full = self.call.message(self.interaction_id, self.steps.steps, self.usage, self.status)
         chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
                   for i, c in enumerate(full.tool_calls)]  # fmt: skip

@@ -43,6 +43,7 @@ from interstate.errors import (
     APIConnectionError,
     APIError,
     APIResponseError,
+    InteractionFailedError,
     APIStatusError,
     APITimeoutError,
     ExtensionNotSupportedError,
@@ -78,6 +79,7 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "APIResponseError",
+    "InteractionFailedError",
     "WaitTimeoutError",
     "ExtensionNotSupportedError",
 ]
