@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import ipaddress
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -13,11 +14,24 @@ app = typer.Typer(
     help="interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"interstate {version('interstate')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def interstate() -> None:
+def interstate(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen."""
 
 
@@ -37,7 +51,7 @@ def serve(
     db: str = typer.Option(
         None, envvar="INTERSTATE_DB",
         help="SQLite database file (created if missing) or a postgresql://user:pass@host/db "
-        "URL (needs interstate[postgres]). Default: $INTERSTATE_HOME/interstate.db.",
+        "URL (needs interstate\\[postgres]). Default: $INTERSTATE_HOME/interstate.db.",
     ),
     provider: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_PROVIDER",
@@ -69,7 +83,8 @@ def serve(
         "Each tenant sees only its own interactions.",
     ),
     no_auth: bool = typer.Option(
-        False, "--no-auth", help="Accept requests without an API key (loopback addresses only)."
+        False, "--no-auth", envvar="INTERSTATE_NO_AUTH",
+        help="Accept requests without an API key (loopback addresses only).",
     ),
     max_body_bytes: int = typer.Option(
         10 * 1024 * 1024, envvar="INTERSTATE_MAX_BODY_BYTES",
@@ -121,10 +136,15 @@ def serve(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    from interstate._cli_checks import bind, probe_database
     from interstate.client import default_database_url
+    from interstate.redact import RedactFilter, redact
     from interstate.server.store import database_url
 
     url = database_url(db) if db else default_database_url()
+    with _reported_errors():
+        probe_database(url)
+        sock = bind(host, port)
 
     async def open_service() -> InteractionService:
         return await InteractionService.open(
@@ -135,19 +155,25 @@ def serve(
         open_service=open_service, auth=auth, max_body_bytes=max_body_bytes,
         body_timeout_seconds=body_timeout,
     )
-    typer.echo(f"interstate serving {url} on http://{host}:{port}", err=True)
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    typer.echo(f"interstate serving {redact(url)} on http://{host}:{port}", err=True)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["filters"] = {"redact": {"()": RedactFilter}}
+    for handler in log_config["handlers"].values():  # secrets in URLs and ?key= never logged
+        handler["filters"] = ["redact"]
+    config = uvicorn.Config(application, log_level=log_level, log_config=log_config)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @contextlib.contextmanager
 def _reported_errors() -> Iterator[None]:
     """Print an interstate error as one line and exit 1, instead of a traceback."""
     from interstate.errors import InterstateError
+    from interstate.redact import redact
 
     try:
         yield
     except (InterstateError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {redact(str(exc))}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -169,11 +195,14 @@ def show(
     the chain from the root down to it."""
     from rich.console import Console
 
+    from interstate._cli_checks import read_only_target
     from interstate.client import Client
     from interstate.inspect import show as show_chain
 
-    with _reported_errors(), Client.from_url(url, api_key=api_key) as client:
-        show_chain(client, interaction_id, Console())
+    with _reported_errors():
+        read_only_target(url)
+        with Client.from_url(url, api_key=api_key) as client:
+            show_chain(client, interaction_id, Console())
 
 
 @app.command()
@@ -190,12 +219,15 @@ def threads(
     """List recent conversations (the newest turn of each chain), newest first."""
     from rich.console import Console
 
+    from interstate._cli_checks import read_only_target
     from interstate.client import Client
     from interstate.inspect import threads as list_threads
 
     labels = dict(item.split("=", 1) for item in label or [] if "=" in item)
-    with _reported_errors(), Client.from_url(url, api_key=api_key) as client:
-        list_threads(client, Console(), limit=limit, labels=labels)
+    with _reported_errors():
+        read_only_target(url)
+        with Client.from_url(url, api_key=api_key) as client:
+            list_threads(client, Console(), limit=limit, labels=labels)
 
 
 @app.command()
@@ -220,6 +252,9 @@ def demo(
     except MissingFrameworkError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except ValueError as exc:  # an unusable --db
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 

@@ -9,6 +9,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable, Literal, Mapping, MutableMapping
 
+from interstate._cli_checks import check_sqlite_file
 from interstate.demo._script import all_rules
 from interstate.server.providers import ProviderConfig, ProviderRegistry, ScriptedProvider, build_registry
 
@@ -102,9 +103,13 @@ def choose_mode(environ: Mapping[str, str], *, scripted: bool = False) -> Mode:
 
 def demo_database(db: str | None, environ: Mapping[str, str]) -> Path:
     """``--db`` (a path or ``sqlite:///`` URL, kept if it exists), else a fresh
-    ``$INTERSTATE_HOME/demo.db`` (``~/.interstate/demo.db``; the previous demo's is replaced)."""
+    ``$INTERSTATE_HOME/demo.db`` (``~/.interstate/demo.db``; the previous demo's is replaced).
+
+    Raises ``ValueError`` if ``--db`` is a directory, not an SQLite file, or inside a file."""
     if db:
-        return Path(db.removeprefix("sqlite:///")).expanduser().resolve()
+        path = Path(db.removeprefix("sqlite:///")).expanduser().resolve()
+        check_sqlite_file(path, must_exist=False)
+        return path
     home = Path(environ.get("INTERSTATE_HOME") or Path("~") / ".interstate").expanduser()
     home.mkdir(parents=True, exist_ok=True)
     path = (home / "demo.db").resolve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -11,6 +12,12 @@ from interstate.server.errors import unauthenticated
 
 #: The tenant of every request when authentication is off (embedded mode, local use).
 LOCAL_TENANT = "default"
+
+
+def key_tenant(key: str) -> str:
+    """The tenant of a key given without ``:TENANT``: a digest, never the key itself (tenant
+    names are stored in every row and shown in logs)."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -24,14 +31,15 @@ class Auth:
 
     @classmethod
     def from_specs(cls, specs: list[str]) -> "Auth":
-        """``KEY`` (its own tenant) or ``KEY:TENANT`` entries, e.g. from ``--api-key``."""
+        """``KEY`` (its own tenant, named by ``key_tenant``) or ``KEY:TENANT`` entries, e.g.
+        from ``--api-key``."""
         keys: dict[str, str] = {}
         for spec in specs:
             for item in spec.split(","):
                 key, _, tenant = item.strip().partition(":")
                 if not key:
                     raise ValueError(f"Empty API key in {spec!r}; use KEY or KEY:TENANT")
-                keys[key] = tenant or key
+                keys[key] = tenant or key_tenant(key)
         if not keys:
             raise ValueError("No API keys given; pass --api-key KEY[:TENANT] or use --no-auth")
         return cls(keys)

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from interstate.redact import redact
 from interstate.server.errors import ServiceError
 from interstate.server.history import DEFAULT_MAX_BYTES, ChainView, HistoryCache
 from interstate.server.providers.base import (
@@ -238,7 +239,7 @@ class TurnRunner:
         except Exception as exc:  # a provider bug must fail the turn, not leave it running
             log.exception("model turn %s failed", record.id)
             record.status = "failed"
-            record.errors = [{"code": "INTERNAL", "message": f"The model provider failed: {exc!r}"}]
+            record.errors = [{"code": "INTERNAL", "message": redact(f"The model provider failed: {exc!r}")}]
         record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
         record.provider_state = finish.provider_state
         closing = events.close(closing_events(record))

@@ -13,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Union
 
+from interstate.redact import redact
 from interstate.server.errors import ServiceError, invalid_argument
 
 
@@ -82,7 +83,7 @@ class ProviderError(ServiceError):
             429: "RESOURCE_EXHAUSTED",
         }.get(status, "UNAVAILABLE" if status in (502, 503, 504) else "INTERNAL")
         headers = {"retry-after": str(round(retry_after))} if retry_after is not None else None
-        super().__init__(status, code, message, headers=headers)
+        super().__init__(status, code, redact(message), headers=headers)  # no URL passwords
         self.retry_after = retry_after
 
 

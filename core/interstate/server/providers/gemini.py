@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator
 import httpx
 from httpx_sse import EventSource
 
+from interstate.redact import redact
 from interstate.server.providers._http import HttpProvider, open_stream, transport_error
 from interstate.server.providers.base import (
     CloseStep,
@@ -118,7 +119,7 @@ class GeminiMirrorProvider(HttpProvider):
 
     @property
     def where(self) -> str:
-        return f"the upstream Interactions API at {self.base_url}"
+        return f"the upstream Interactions API at {redact(self.base_url)}"
 
     def create_body(self, turn: ModelTurn, previous_id: str | None) -> dict[str, Any]:
         """The upstream create body: only the new input after ``previous_id``, else everything."""

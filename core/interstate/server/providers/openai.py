@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator, Iterable
 import httpx
 from httpx_sse import EventSource
 
+from interstate.redact import redact
 from interstate.server.providers._http import HttpProvider, open_stream, transport_error
 from interstate.server.providers.base import (
     CloseStep,
@@ -329,11 +330,11 @@ class OpenAIProvider(HttpProvider):
 
     @property
     def where(self) -> str:
-        return f"the OpenAI-compatible endpoint {self.base_url}"
+        return f"the OpenAI-compatible endpoint {redact(self.base_url)}"
 
     def chat_request(self, turn: ModelTurn) -> dict[str, Any]:
         """The JSON body sent for ``turn``."""
-        where = self.base_url
+        where = redact(self.base_url)
         body: dict[str, Any] = {
             "model": turn.model,
             "messages": chat_messages(turn.system_instruction, [*turn.history, *turn.input], where=where),
