@@ -105,8 +105,17 @@ def list_sql(f: Flavour, columns: str, tenant: str, query: ListQuery) -> tuple[s
         where = [f"t.tenant = {m}", f"t.field = {m}", f"t.key = {m}", f"t.value = {m}",
                  f"i.deleted = {f.false}"]  # fmt: skip
         params = [tenant, driving[0], driving[1], f.tag_value(driving[2])]  # type: ignore[misc]
-    for field_, key, value in filters:
-        if (field_, key, value) is not driving:
+    for flt in filters:
+        field_, key, value = flt
+        if flt is driving:
+            continue
+        if driving is not None and f.tagged(key, value):  # type: ignore[misc]
+            # the tags again (by id), not the JSON: a planner offered a JSON index for this
+            # filter may scan all its rows and sort them instead of walking the driving tag
+            where.append(f"EXISTS (SELECT 1 FROM interaction_tags t2 WHERE t2.id = i.id"
+                         f" AND t2.field = {m} AND t2.key = {m} AND t2.value = {m})")  # fmt: skip
+            params += [field_, key, f.tag_value(value)]  # type: ignore[misc]
+        else:
             column = "i.labels" if field_ == "l" else "i.metadata"
             where.append(f.json_equals(column, key, value, params))
     for column in ("status", "parent_id", "root_id"):
