@@ -8,6 +8,7 @@ prints it (redacted) and exits non-zero, instead of a traceback from deep inside
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 
@@ -53,10 +54,13 @@ def _sqlite_file(url: str) -> Path | None:
 def read_only_target(url: str | None) -> None:
     """For ``show`` / ``threads``: an embedded SQLite target must exist already (a mistyped
     path must not leave an empty database or directories behind); a PostgreSQL one must be
-    reachable."""
+    reachable. The default database (no ``--url``, no ``INTERSTATE_URL``) is not a typo: it
+    opens as usual, so a first ``interstate threads`` lists nothing."""
     from interstate.client._config import resolve_target
     from interstate.server.store import store_scheme
 
+    if url is None and not os.environ.get("INTERSTATE_URL"):
+        return
     target = resolve_target(url)
     if target.kind != "embedded":
         return
