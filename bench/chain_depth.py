@@ -24,15 +24,14 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import contextlib
-import shutil
 import statistics
 import tempfile
 import time
-import warnings
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from interstate.client import Client
 from interstate.testing import ServerProcess
+from interstate.testing import throwaway_postgres as postgres_url
 
 MODEL = "scripted-bench"
 TARGETS = ("embedded sqlite", "embedded postgres", "http sqlite", "http postgres")
@@ -86,22 +85,6 @@ def measure(client: Client, target: str, *, depth: int, creates: int) -> Row:
         shallow_times.append(_create_ms(client, shallow))
         deep_times.append(_create_ms(client, deep))
     return Row(target, statistics.median(shallow_times), statistics.median(deep_times), cold)
-
-
-@contextlib.contextmanager
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster (pgserver), for the block's duration."""
-    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set"
-        warnings.simplefilter("ignore")
-        import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="interstate-bench-pg-"))
-    server = pgserver.get_server(root / "data", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def rows(

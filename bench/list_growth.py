@@ -26,10 +26,10 @@ import random
 import statistics
 import tempfile
 import time
-from typing import Any
 
 from interstate.server.store import open_store
 from interstate.server.store.base import KIND_RECORD, InteractionRecord, ListQuery
+from interstate.testing import throwaway_postgres
 
 CHAIN = 20
 
@@ -94,24 +94,6 @@ async def measure(url: str, rows: int) -> dict[str, float]:
         await store.close()
 
 
-@contextlib.contextmanager
-def postgres_url() -> Any:
-    import os
-
-    external = os.environ.get("INTERSTATE_BENCH_POSTGRES_URL")
-    if external:
-        yield external
-        return
-    import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="interstate-growth-pg-"))
-    server = pgserver.get_server(root / "data", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs=2, default=[60000, 600000])
@@ -121,7 +103,7 @@ def main() -> None:
     targets = {"SQLite": f"sqlite:///{tempfile.mkdtemp(prefix='interstate-growth-')}/g.db"}
     with contextlib.ExitStack() as stack:
         if args.postgres:
-            targets["PostgreSQL"] = stack.enter_context(postgres_url())
+            targets["PostgreSQL"] = stack.enter_context(throwaway_postgres())
         for name, url in targets.items():
             started = time.perf_counter()
             asyncio.run(fill(url, small, 0))

@@ -40,6 +40,8 @@ import tempfile
 import time
 from typing import Any, Iterator
 
+from interstate.testing import throwaway_postgres
+
 USERS = 50
 LONG = (300, 1000)
 
@@ -162,22 +164,6 @@ def http_server(db: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    external = os.environ.get("INTERSTATE_BENCH_POSTGRES_URL")
-    if external:
-        yield external
-        return
-    import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="interstate-bench-pg-"))
-    server = pgserver.get_server(root / "data", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-
-
 def _database(admin_url: str, name: str) -> str:
     import psycopg
 
@@ -271,7 +257,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="interstate-scale-"))
     with contextlib.ExitStack() as stack:
-        pg_admin = None if args.no_postgres else stack.enter_context(postgres())
+        pg_admin = None if args.no_postgres else stack.enter_context(throwaway_postgres())
         stores = fill_all(work, args.threads, args.turns, True, pg_admin, "big")
         small = None
         if not args.no_growth:

@@ -10,16 +10,21 @@ until it answers ``/healthz``::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port"]
+__all__ = ["ServerProcess", "free_port", "throwaway_postgres"]
 
 
 def free_port() -> int:
@@ -90,3 +95,41 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+#: Durability a throw-away server can do without (its whole cluster is deleted afterwards).
+_FAST = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+@contextlib.contextmanager
+def throwaway_postgres(env: str = "INTERSTATE_BENCH_POSTGRES_URL", *, fast: bool = False) -> Iterator[str]:
+    """The URL of a PostgreSQL server for the block: ``$env`` if set, else a cluster of
+    ``pgserver`` (PostgreSQL in a wheel) in a temporary directory, deleted afterwards; ``fast``
+    turns its fsyncs off. Raises ``RuntimeError`` naming the directory if it cannot start."""
+    external = os.environ.get(env)
+    if external:
+        yield external
+        return
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (harmless)
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    root = Path(tempfile.mkdtemp(prefix="interstate-pg-"))
+    try:
+        server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    except Exception as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"pgserver could not start PostgreSQL in {root}: {exc!r}") from exc
+    try:
+        url = server.get_uri()
+        if fast:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                for setting in _FAST:
+                    conn.execute(f"ALTER SYSTEM SET {setting} = off")  # type: ignore[arg-type]
+                conn.execute("SELECT pg_reload_conf()")
+        yield url
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

@@ -11,48 +11,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
-import tempfile
 import uuid
-import warnings
-from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from interstate.testing import throwaway_postgres
+
 _names = itertools.count()
-#: Durability a throw-away test server does without (the whole cluster is deleted afterwards).
-_FAST = ("fsync", "synchronous_commit", "full_page_writes")
 
 
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """The URL of a PostgreSQL server, for the block's duration."""
-    external = os.environ.get("INTERSTATE_TEST_POSTGRES_URL")
-    if external:
-        yield external
-        return
-    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (harmless)
-        warnings.simplefilter("ignore")
-        import pgserver  # the dev extra installs it; a missing one is an error, not a skip
-
-    root = Path(tempfile.mkdtemp(prefix="interstate-pg-"))
-    try:
-        server = pgserver.get_server(root / "data", cleanup_mode="delete")
-    except Exception as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"pgserver could not start PostgreSQL in {root}: {exc!r}") from exc
-    try:
-        url = server.get_uri()
-        with psycopg.connect(url, autocommit=True) as conn:
-            for setting in _FAST:
-                conn.execute(f"ALTER SYSTEM SET {setting} = off")  # type: ignore[arg-type]
-            conn.execute("SELECT pg_reload_conf()")
-        yield url
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+def postgres_server() -> "contextlib.AbstractContextManager[str]":
+    """The URL of a PostgreSQL server, for the block's duration (fsyncs off on pgserver)."""
+    return throwaway_postgres("INTERSTATE_TEST_POSTGRES_URL", fast=True)
 
 
 def create_schema(url: str) -> str:

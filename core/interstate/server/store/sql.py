@@ -39,8 +39,8 @@ class Flavour:
     unindexed: str = ""
 
 
-def chain_sql(f: Flavour, columns: str) -> str:
-    """A record and its ancestors, root first; parameters ``(id, tenant, tenant)``."""
+def _walk_up(f: Flavour) -> str:
+    """The ids from a record up to its root (``up``); parameters ``(id, tenant, tenant)``."""
     m = f.mark
     return f"""
         WITH RECURSIVE up(id, parent_id) AS (
@@ -48,26 +48,21 @@ def chain_sql(f: Flavour, columns: str) -> str:
             UNION ALL
             SELECT i.id, i.parent_id FROM interactions i JOIN up ON i.id = up.parent_id
             WHERE i.tenant = {m}
-        )
-        SELECT {columns} FROM interactions WHERE id IN (SELECT id FROM up) ORDER BY depth
-        """
+        )"""
+
+
+def chain_sql(f: Flavour, columns: str) -> str:
+    """A record and its ancestors, root first; parameters ``(id, tenant, tenant)``."""
+    return (f"{_walk_up(f)} SELECT {columns} FROM interactions"
+            " WHERE id IN (SELECT id FROM up) ORDER BY depth")  # fmt: skip
 
 
 def chain_json_sql(f: Flavour, row_json: str) -> str:
     """A live record and its live ancestors, root first, each as one JSON object ``row_json``
     builds (an abbreviated interaction, see ``Store.chain_json``); parameters ``(id, tenant,
     tenant)``. Only the walk runs row by row; nothing is decoded per row."""
-    m = f.mark
-    return f"""
-        WITH RECURSIVE up(id, parent_id) AS (
-            SELECT id, parent_id FROM interactions WHERE id = {m} AND tenant = {m}
-            UNION ALL
-            SELECT i.id, i.parent_id FROM interactions i JOIN up ON i.id = up.parent_id
-            WHERE i.tenant = {m}
-        )
-        SELECT {row_json} FROM interactions
-        WHERE id IN (SELECT id FROM up) AND deleted = {f.false} ORDER BY depth
-        """
+    return (f"{_walk_up(f)} SELECT {row_json} FROM interactions"
+            f" WHERE id IN (SELECT id FROM up) AND deleted = {f.false} ORDER BY depth")  # fmt: skip
 
 
 def descendants_sql(f: Flavour, columns: str) -> str:
