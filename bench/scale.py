@@ -45,9 +45,8 @@ from interstate.testing import throwaway_postgres
 USERS = 50
 LONG = (300, 1000)
 
-READ = r"""
-import json, sys, time
-kind, url, op, thread, user = sys.argv[1:6]
+#: Opens ``kind``'s saver on ``url`` as ``opened`` (the start of both child scripts).
+OPEN = r"""
 if kind == "sqlite":
     from langgraph.checkpoint.sqlite import SqliteSaver
     opened = SqliteSaver.from_conn_string(url)
@@ -57,6 +56,12 @@ elif kind == "postgres":
 else:
     from interstate.langgraph import InteractionsSaver
     opened = InteractionsSaver.from_url(url)
+"""
+
+READ = r"""
+import json, sys, time
+kind, url, op, thread, user = sys.argv[1:6]
+OPEN
 if op == "get_state":
     from langgraph.graph import START, MessagesState, StateGraph
 start = time.perf_counter()
@@ -76,7 +81,7 @@ with opened as saver:
         n = len(list(saver.list(config, filter={"user": user}, limit=5)))
     done = time.perf_counter()
 print(json.dumps({"open": opened_at - start, "read": done - opened_at, "n": n}))
-"""
+""".replace("OPEN\n", OPEN)
 
 #: (label, op, thread chooser)
 READS = [
@@ -209,15 +214,7 @@ import json, statistics, sys, time, uuid
 kind, url, threads, turns = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import START, MessagesState, StateGraph
-if kind == "sqlite":
-    from langgraph.checkpoint.sqlite import SqliteSaver
-    opened = SqliteSaver.from_conn_string(url)
-elif kind == "postgres":
-    from langgraph.checkpoint.postgres import PostgresSaver
-    opened = PostgresSaver.from_conn_string(url)
-else:
-    from interstate.langgraph import InteractionsSaver
-    opened = InteractionsSaver.from_url(url)
+OPEN
 graph = StateGraph(MessagesState).add_node("chat", lambda s: {"messages": [AIMessage("a" * 300)]})
 graph = graph.add_edge(START, "chat")
 times = []
@@ -230,7 +227,7 @@ with opened as saver:
             compiled.invoke({"messages": [HumanMessage("h" * 100)]}, config)
             times.append(time.perf_counter() - start)
 print(json.dumps({"median": statistics.median(times)}))
-"""
+""".replace("OPEN\n", OPEN)
 
 
 def invoke_median(kind: str, url: str, threads: int, turns: int) -> float:
