@@ -15,6 +15,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain click help: typer's rich panels squeeze the help text into half of an 80-column
+    # terminal, label flags "<bool>" and eat "[...]" as markup.
+    rich_markup_mode=None,
 )
 
 
@@ -44,14 +47,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@app.command()
+@app.command(short_help="Run the interstate server over HTTP.")
 def serve(
     host: str = typer.Option("127.0.0.1", envvar="INTERSTATE_HOST", help="Address to listen on."),
     port: int = typer.Option(8080, envvar="INTERSTATE_PORT", help="TCP port to listen on."),
     db: str = typer.Option(
-        None, envvar="INTERSTATE_DB",
+        None, envvar="INTERSTATE_DB", metavar="PATH|URL",
         help="SQLite database file (created if missing) or a postgresql://user:pass@host/db "
-        "URL (needs interstate\\[postgres]). Default: $INTERSTATE_HOME/interstate.db.",
+        "URL (needs interstate[postgres]). Default: $INTERSTATE_HOME/interstate.db.",
     ),
     provider: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_PROVIDER",
@@ -78,7 +81,7 @@ def serve(
         help="Upstream Interactions endpoint for --provider gemini (default: Google's).",
     ),
     api_key: Optional[List[str]] = typer.Option(
-        None, "--api-key", envvar="INTERSTATE_API_KEYS",
+        None, "--api-key", envvar="INTERSTATE_API_KEYS", metavar="KEY[:TENANT]",
         help="An accepted API key, KEY or KEY:TENANT (repeat, or comma-separate in the env var). "
         "Each tenant sees only its own interactions.",
     ),
@@ -183,10 +186,14 @@ URL_HELP = (
 )
 
 
-@app.command()
+@app.command(short_help="Print the conversation tree holding an interaction.")
 def show(
-    interaction_id: str = typer.Argument(..., help="An interaction id of the chain to show."),
-    url: Optional[str] = typer.Option(None, "--url", envvar="INTERSTATE_URL", help=URL_HELP),
+    interaction_id: str = typer.Argument(
+        ..., metavar="INTERACTION_ID", help="An interaction id of the chain to show."
+    ),
+    url: Optional[str] = typer.Option(
+        None, "--url", envvar="INTERSTATE_URL", metavar="URL", help=URL_HELP
+    ),
     api_key: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
     ),
@@ -205,15 +212,17 @@ def show(
             show_chain(client, interaction_id, Console())
 
 
-@app.command()
+@app.command(short_help="List recent conversations, newest first.")
 def threads(
-    url: Optional[str] = typer.Option(None, "--url", envvar="INTERSTATE_URL", help=URL_HELP),
+    url: Optional[str] = typer.Option(
+        None, "--url", envvar="INTERSTATE_URL", metavar="URL", help=URL_HELP
+    ),
     api_key: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
     ),
     limit: int = typer.Option(20, help="How many threads to list."),
     label: Optional[List[str]] = typer.Option(
-        None, help="Only threads whose newest turn has this label, KEY=VALUE (repeatable)."
+        None, metavar="KEY=VALUE", help="Only threads whose newest turn has this label, KEY=VALUE (repeatable)."
     ),
 ) -> None:
     """List recent conversations (the newest turn of each chain), newest first."""
@@ -230,7 +239,7 @@ def threads(
             list_threads(client, Console(), limit=limit, labels=labels)
 
 
-@app.command()
+@app.command(short_help="Run the three frameworks on the embedded server, measured.")
 def demo(
     db: Optional[str] = typer.Option(
         None, "--db", help="Database file for the demo (kept afterwards for `interstate show`). "
