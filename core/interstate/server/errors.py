@@ -45,6 +45,16 @@ def already_exists(message: str) -> ServiceError:
     return ServiceError(409, "ALREADY_EXISTS", message)
 
 
+def id_taken(what: str) -> ServiceError:
+    """409 for a client-chosen id the database already holds, said the same whoever holds it:
+    ids are unique across tenants, so a collision must not tell whether another tenant holds
+    the id or the caller's own tombstone does (an interaction deleted while it had children)."""
+    return already_exists(
+        f"{what} is already taken; ids are unique on this server and a deleted interaction "
+        "whose children remain keeps its id: choose another id, or omit id to get a generated one"
+    )
+
+
 def payload_too_large(message: str) -> ServiceError:
     return ServiceError(413, "INVALID_ARGUMENT", message)
 

@@ -25,7 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from interstate.server.errors import already_exists, failed_precondition, invalid_argument, not_found
+from interstate.server.errors import (
+    already_exists,
+    failed_precondition,
+    id_taken,
+    invalid_argument,
+    not_found,
+)
 from interstate.server.inputs import (
     FINISHED_STATUSES,
     check_finished_status,
@@ -129,7 +135,7 @@ class Extensions:
             if records:
                 await self.store.insert_many(records)
         except KeyError:
-            raise already_exists("An interaction id in this request is already taken") from None
+            raise id_taken("An interaction id in this request") from None
         bodies = [extended_body(r) for r in [*existing, *records]]
         return {"interactions": bodies} if items is not None else bodies[0]
 
@@ -294,7 +300,7 @@ class Extensions:
             try:
                 await self.store.insert_many(records)
             except KeyError:
-                raise already_exists("An imported id is taken by another tenant") from None
+                raise id_taken("An interaction id in this import") from None
         return {"imported": len(records), "skipped": skipped}
 
 

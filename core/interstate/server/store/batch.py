@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from interstate.server.errors import already_exists, failed_precondition, not_found
+from interstate.server.errors import already_exists, failed_precondition, id_taken, not_found
 from interstate.server.store.base import InteractionRecord
 from interstate.server.store.ops import (
     BatchOp,
@@ -153,7 +153,7 @@ async def record(
             )
         return {"id": same.id, "created": False}
     if not await db.insert(record):
-        raise already_exists(f"Interaction id {record.id!r} is already taken")
+        raise id_taken(f"Interaction id {record.id!r}")
     pending[record.id] = record
     return {"id": record.id, "created": True}
 
