@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -191,8 +192,23 @@ def test_missing_framework_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("INTERSTATE_HOME", str(tmp_path))
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 2
-    assert "not installed: CrewAI" in result.output and 'pip install "interstate[all]"' in result.output
+    assert "not installed: CrewAI" in result.output and _setup.install_command("all") in result.output
     assert not (tmp_path / "demo.db").exists()  # nothing ran
+
+
+def test_install_hint_from_a_clone_and_from_an_index(tmp_path: Path) -> None:
+    """The hint is a command that works where interstate came from: in the clone for an
+    (editable) install from a directory, the package name for one from an index."""
+    clone = tmp_path / "my clone"
+    editable = {"url": clone.as_uri(), "dir_info": {"editable": True}}
+    assert _setup.install_command("all", editable) == f"cd '{clone}' && python -m pip install -e '.[all]'"
+    assert _setup.install_command("crewai", {"url": clone.as_uri(), "dir_info": {}}).endswith(" install '.[crewai]'")
+    assert _setup.install_command("all", {}) == "python -m pip install 'interstate[all]'"  # no direct_url.json
+    vcs = {"url": "https://github.com/o/interstate", "vcs_info": {"vcs": "git", "commit_id": "abc"}}
+    assert _setup.install_command("all", vcs) == "python -m pip install 'interstate[all] @ git+https://github.com/o/interstate'"
+    # this test run: installed with `pip install -e ".[dev]"` from the repository (README, .ci/run)
+    repository = shlex.quote(str(Path(__file__).resolve().parents[1]))
+    assert _setup.install_command("all") == f"cd {repository} && python -m pip install -e '.[all]'"
 
 
 def test_a_failing_section_does_not_hide_the_others(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

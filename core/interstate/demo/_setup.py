@@ -3,11 +3,14 @@ environment that keeps CrewAI off the network."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Callable, Literal, Mapping, MutableMapping
+from typing import Any, Callable, Literal, Mapping, MutableMapping
+from urllib.parse import unquote, urlsplit
 
 from interstate._cli_checks import check_sqlite_file
 from interstate.demo._script import all_rules
@@ -55,15 +58,44 @@ def missing_frameworks(find: Callable[[str], object] | None = None) -> list[Fram
     return [f for f in FRAMEWORKS if any(find(module) is None for module in f.modules)]
 
 
+def _direct_url() -> dict[str, Any] | None:
+    """How interstate was installed, if not from a package index (PEP 610 ``direct_url.json``)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("interstate").read_text("direct_url.json")
+    except PackageNotFoundError:
+        return None
+    return json.loads(text) if text else None
+
+
+def install_command(extras: str, direct_url: dict[str, Any] | None = None) -> str:
+    """The command that adds ``extras`` to this installation: from the clone it was installed
+    from (``pip install -e ".[all]"`` there, as the README does), else from the package index.
+    ``direct_url`` defaults to this installation's ``direct_url.json``."""
+    origin: dict[str, Any] = (direct_url if direct_url is not None else _direct_url()) or {}
+    url = str(origin.get("url") or "")
+    if url.startswith("file://") and isinstance(origin.get("dir_info"), dict):
+        clone = shlex.quote(unquote(urlsplit(url).path))
+        editable = "-e " if origin["dir_info"].get("editable") else ""
+        return f"cd {clone} && python -m pip install {editable}{shlex.quote(f'.[{extras}]')}"
+    if url and isinstance(origin.get("vcs_info"), dict):
+        vcs = origin["vcs_info"].get("vcs", "git")
+        source = url if url.startswith(f"{vcs}+") else f"{vcs}+{url}"
+        return f"python -m pip install {shlex.quote(f'interstate[{extras}] @ {source}')}"
+    return f"python -m pip install {shlex.quote(f'interstate[{extras}]')}"
+
+
 def check_frameworks(find: Callable[[str], object] | None = None) -> None:
     """Raise ``MissingFrameworkError`` naming what to install if a framework is missing."""
     missing = missing_frameworks(find)
     if missing:
         names = ", ".join(f.title for f in missing)
         extras = ",".join(f.name for f in missing)
+        only = f" (or only these: {install_command(extras)})" if len(missing) < len(FRAMEWORKS) else ""
         raise MissingFrameworkError(
             f"The demo runs LangGraph, AutoGen and CrewAI; not installed: {names}. "
-            f'Install them with: pip install "interstate[all]" (or "interstate[{extras}]")'
+            f"Install them with: {install_command('all')}{only}"
         )
 
 
