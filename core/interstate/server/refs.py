@@ -93,6 +93,12 @@ def _record_op(tenant: str, item: dict[str, Any], now: float) -> RecordOp:
     parent = item.get("previous_interaction_id")
     if parent is not None and not isinstance(parent, str):
         raise invalid_argument("previous_interaction_id must be a string")
+    model = item.get("model") or "interstate-record"
+    if not isinstance(model, str):
+        raise invalid_argument("model must be a string")
+    usage = item.get("usage")
+    if usage is not None:
+        _stored(usage, "usage")
     record = InteractionRecord(
         id=interaction_id,
         tenant=tenant,
@@ -101,11 +107,11 @@ def _record_op(tenant: str, item: dict[str, Any], now: float) -> RecordOp:
         created=now,
         updated=now,
         parent_id=parent or None,
-        model=item.get("model") or "interstate-record",
+        model=model,
         config={k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None},
         input=_steps(item["input"], "input") if item.get("input") is not None else [],
         steps=_steps(item.get("steps"), "steps"),
-        usage=item.get("usage"),
+        usage=usage,
         labels=labels,
         metadata=metadata,
     )
