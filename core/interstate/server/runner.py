@@ -140,6 +140,9 @@ class TurnRunner:
         #: store receives them in batches (at each step's end, and with the final status).
         self.live: dict[str, list[StoredEvent]] = {}
         self._cancel_requested: set[str] = set()
+        #: Turns past their provider, storing their final state: they are not cancelled any
+        #: more (their status may already be committed, see ``cancel``).
+        self._settling: set[str] = set()
 
     def start(self, record: InteractionRecord) -> asyncio.Task[TurnOutcome]:
         """Run a stored turn in its own task (it survives the request that started it)."""
@@ -149,12 +152,18 @@ class TurnRunner:
         return task
 
     async def cancel(self, interaction_id: str) -> bool:
-        """Cancel a turn running here; False if it is not running in this process."""
+        """Cancel a turn running here; False if it is not running in this process.
+
+        A turn already storing its final state is waited for, not cancelled: its status may be
+        committed while its task still awaits the database's answer, and the worker's
+        reconciliation, seeing that status, asks to cancel it. Cancelling it then would end its
+        task cancelled, and the request waiting for the turn with a ``CancelledError`` (a 500)."""
         task = self.tasks.get(interaction_id)
         if task is None:
             return False
-        self._cancel_requested.add(interaction_id)
-        task.cancel()
+        if interaction_id not in self._settling:
+            self._cancel_requested.add(interaction_id)
+            task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         return True
 
@@ -178,6 +187,7 @@ class TurnRunner:
         try:
             return await self._run(record, events)
         finally:
+            self._settling.discard(record.id)
             if self.live.get(record.id) is events.live:
                 del self.live[record.id]  # everything is in the store by now
                 self.hub.publish(record.id)
@@ -240,6 +250,7 @@ class TurnRunner:
             log.exception("model turn %s failed", record.id)
             record.status = "failed"
             record.errors = [{"code": "INTERNAL", "message": redact(f"The model provider failed: {exc!r}")}]
+        self._settling.add(record.id)  # no await since the provider ended: cancel() sees it
         record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
         record.provider_state = finish.provider_state
         closing = events.close(closing_events(record))

@@ -237,7 +237,15 @@ class InteractionService:
             return interaction_body(record)
         task = self.runner.tasks.get(record.id)
         if task is not None:
-            outcome = await asyncio.shield(task)
+            try:
+                outcome = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not task.cancelled() or (current is not None and current.cancelling()):
+                    raise  # this request was cancelled
+                # The turn's task was, not this request: the server is stopping and handed the
+                # turn back (it resumes elsewhere). Answer what is stored, not a 500.
+                return await self.get(record.tenant, record.id)
             if outcome.error is not None:
                 raise outcome.error
         return await self.get(record.tenant, record.id)
