@@ -73,3 +73,24 @@ def test_help_version_and_no_auth_env() -> None:
     assert "INTERSTATE_NO_AUTH" in shown.output
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.output.startswith("interstate ")
+
+
+def test_embedded_open_on_unreachable_postgres_is_a_typed_one_line_error() -> None:
+    """A client or saver on a PostgreSQL URL nobody listens on raises DatabaseUnavailableError
+    (not psycopg's OperationalError), one line, password redacted, no thread left running."""
+    import threading
+
+    from interstate.client import AsyncClient, Client
+    from interstate.errors import DatabaseUnavailableError
+    from interstate.langgraph import InteractionsSaver
+
+    url = f"postgresql://alice:S3cretPass@127.0.0.1:{_closed_port()}/db"
+    before = {t.ident for t in threading.enumerate()}
+    for open_embedded in (lambda: Client.from_url(url), lambda: AsyncClient.from_url(url),
+                          lambda: InteractionsSaver.from_url(url).__enter__()):  # fmt: skip
+        with pytest.raises(DatabaseUnavailableError) as caught:
+            open_embedded()
+        message = str(caught.value)
+        assert "\n" not in message and "S3cretPass" not in message and "alice:***@" in message, message
+        assert "PostgreSQL is running" in message and caught.value.__cause__ is None
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.name == "interstate-embedded"]

@@ -1,7 +1,7 @@
 """What the command line checks before it starts: the database (a usable SQLite file, a
 reachable PostgreSQL server, the extra installed) and the listening port.
 
-Each check raises ``ValueError`` with one line saying what is wrong and what to do; the CLI
+Each check raises ``ValueError`` (or ``DatabaseUnavailableError``) with one line saying what is wrong and what to do; the CLI
 prints it (redacted) and exits non-zero, instead of a traceback from deep inside the server.
 """
 
@@ -12,7 +12,6 @@ import os
 import socket
 from pathlib import Path
 
-from interstate.redact import redact
 
 __all__ = ["bind", "check_sqlite_file", "probe_database", "read_only_target"]
 
@@ -79,7 +78,10 @@ async def _open_and_close(url: str) -> None:
 
 
 def probe_database(url: str) -> None:
-    """Open and close the store at ``url``; an unusable one raises ``ValueError``."""
+    """Open and close the store at ``url``; an unusable one raises ``ValueError`` (a path that
+    cannot be a database, a bad URL) or ``DatabaseUnavailableError``."""
+    from interstate.errors import DatabaseUnavailableError
+
     path = _sqlite_file(url)
     if path is not None:
         check_sqlite_file(path, must_exist=False)
@@ -88,10 +90,7 @@ def probe_database(url: str) -> None:
     except ValueError:
         raise
     except Exception as exc:  # psycopg / sqlite3 / OS errors: one line, not a traceback
-        hint = ("check that PostgreSQL is running and the URL (host, port, user, password, "
-                "database) is right" if path is None else "pass --db a writable SQLite file")  # fmt: skip
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"Cannot open the database {redact(url)}: {reason}; {hint}") from None
+        raise DatabaseUnavailableError(url, exc) from None
 
 
 def bind(host: str, port: int) -> socket.socket:

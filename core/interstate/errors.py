@@ -55,6 +55,7 @@ __all__ = [
     "InteractionFailedError",
     "WaitTimeoutError",
     "ExtensionNotSupportedError",
+    "DatabaseUnavailableError",
     "status_error_from_response",
 ]
 
@@ -247,6 +248,24 @@ class ExtensionNotSupportedError(InterstateError):
             "with Client.from_url('sqlite:///interstate.db')."
         )
         self.feature = feature
+
+
+class DatabaseUnavailableError(InterstateError):
+    """The database of an embedded server (or ``interstate serve``) could not be opened: a
+    PostgreSQL server that is down or refuses the login, an unwritable SQLite file. The message
+    is one line (the URL's password redacted) saying what is wrong and what to check; ``url`` is
+    the redacted URL, ``reason`` the first line of the driver's error."""
+
+    def __init__(self, url: str, error: BaseException) -> None:
+        from interstate.redact import redact
+
+        text = str(error).strip()
+        self.url = redact(url)
+        self.reason = redact(text.splitlines()[0]) if text else type(error).__name__
+        postgres = url.lower().startswith(("postgres://", "postgresql://"))
+        hint = ("check that PostgreSQL is running and the URL (host, port, user, password, "
+                "database) is right" if postgres else "use a writable SQLite file path")  # fmt: skip
+        super().__init__(f"Cannot open the database {self.url}: {self.reason}; {hint}")
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

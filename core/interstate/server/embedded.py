@@ -25,6 +25,7 @@ import httpx
 from starlette.requests import Request
 from starlette.routing import Match, Route
 
+from interstate.errors import DatabaseUnavailableError, InterstateError
 from interstate.server.app import create_app, server_error
 from interstate.server.store.batch import run_sync
 from interstate.server.providers import ProviderConfig, ProviderRegistry, build_registry
@@ -51,9 +52,15 @@ class EmbeddedServer:
             target=self.loop.run_forever, name="interstate-embedded", daemon=True
         )
         self._thread.start()
-        self.service: InteractionService = self.call(
-            InteractionService.open(url, providers, **service_options)
-        )
+        try:
+            self.service: InteractionService = self.call(
+                InteractionService.open(url, providers, **service_options)
+            )
+        except BaseException as exc:
+            self._stop_loop()
+            if isinstance(exc, (ValueError, InterstateError)) or not isinstance(exc, Exception):
+                raise
+            raise DatabaseUnavailableError(url, exc) from None  # not psycopg's 10-line error
         if isinstance(self.service.store, SqliteStore):
             self.service.store.run_on_loop = True  # see there: two thread hand-offs fewer
         self.app = create_app(self.service)
@@ -178,10 +185,13 @@ class EmbeddedServer:
             self.call(self.service.close(), timeout=30)
             self.call(_cancel_other_tasks(), timeout=10)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-            if not self._thread.is_alive():
-                self.loop.close()  # its selector and self-pipe: three descriptors
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()  # its selector and self-pipe: three descriptors
 
     @classmethod
     def close_all(cls) -> None:
