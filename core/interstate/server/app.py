@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from interstate.server.auth import Auth
 from interstate.server.errors import (
@@ -231,7 +231,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INVALID_ARGUMENT")
     message = f"{request.method} {request.url.path}: {exc.detail}"
-    return error_response(ServiceError(exc.status_code, code, message))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # RFC 9110: name every method of the path, not one route's
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(ServiceError(exc.status_code, code, message, headers=headers))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (a path's methods are
+    spread over several ``Route`` objects, and Starlette's 405 names only the first's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
