@@ -240,3 +240,28 @@ def test_failing_model_turns_fail_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_
     assert code == 1, out
     assert re.search(r"^LangGraph failed: .*simulated outage", out, re.M), out
     assert "✓" not in out, out
+
+
+def test_failing_frameworks_print_no_tracebacks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AutoGen logs a failed agent's traceback and wraps it into its error, CrewAI logs each
+    failed listener: the demo silences their loggers and reports each failure once, one line."""
+    for key in _setup.CREWAI_OFFLINE_ENV:  # restored after the test
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    outage = [{"when": {}, "reply": {"error": {"status": 503, "message": "simulated outage"}}}]
+    monkeypatch.setattr(_setup, "all_rules", lambda: outage)
+    monkeypatch.setattr(_app, "FRAMEWORKS", _setup.FRAMEWORKS[1:])
+    console = Console(record=True, width=300)
+    with caplog.at_level("DEBUG"):
+        code = _app.run_demo(db=str(tmp_path / "demo.db"), scripted=True, console=console)
+    out = console.export_text()
+    assert code == 1, out
+    assert "Traceback" not in out and "File \"" not in out, out
+    for title in ("AutoGen", "CrewAI"):
+        assert len(re.findall(rf"^{title} failed: .*simulated outage$", out, re.M)) == 1, out
+    framework_logs = [r for r in caplog.records if r.name.split(".")[0] in _setup.FRAMEWORK_LOGGERS]
+    assert not framework_logs, [r.getMessage()[:200] for r in framework_logs]
+    import logging
+
+    assert logging.getLogger("autogen_core").level == logging.NOTSET  # restored afterwards

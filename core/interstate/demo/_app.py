@@ -44,6 +44,7 @@ from interstate.demo._setup import (
     database_url,
     demo_database,
     go_offline,
+    quiet_frameworks,
 )
 
 
@@ -102,7 +103,8 @@ def run_demo(*, db: str | None = None, scripted: bool = False, console: Console 
         demo = Demo(console, mode, database, Path(work), uuid.uuid4().hex[:8], server, scratch,
                     Client.from_url(database_url(database)))  # fmt: skip
         try:
-            results = [_section(demo, framework) for framework in FRAMEWORKS]
+            with quiet_frameworks():
+                results = [_section(demo, framework) for framework in FRAMEWORKS]
         finally:
             demo.reader.close()
             scratch.close()
@@ -138,7 +140,7 @@ def _section(demo: Demo, framework: Framework) -> Result:
             baseline = module.stock(Run(demo.scratch, stock_meter, model, key, demo.work))
         stored = stored_since(demo.reader, before, demo.database)
     except Exception as exc:  # reported in the table; the other frameworks still run
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.error = one_line_reason(exc)
         console.print(f"[red]✗ {title} failed:[/] {escape(result.error)}", soft_wrap=True)
         return result
     result.turns, result.calls, result.sent = phase.turns + resumed.turns, len(meter.calls), meter.sent
@@ -170,10 +172,17 @@ def _resume(demo: Demo, framework: str, key: str) -> dict[str, Any]:
                "--key", key, "--provider", demo.mode.provider, "--gemini-model", demo.mode.gemini_model,
                "--work", str(demo.work), "--report", str(report)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"the resumed process exited with {done.returncode}:\n{tail}")
+    if done.returncode != 0:  # its last line: the exception that ended it
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the resumed process exited with {done.returncode}: {last}")
     return json.loads(report.read_text(encoding="utf-8"))
+
+
+def one_line_reason(exc: BaseException) -> str:
+    """``Type: message``, its first line: AutoGen wraps an agent's error in a RuntimeError whose
+    message goes on with the agent's traceback."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _share(part: int, whole: int) -> str:
@@ -183,13 +192,14 @@ def _share(part: int, whole: int) -> str:
 def results_table(results: list[Result]) -> Table:
     """The closing table: per framework, interstate's measured numbers next to stock's."""
     stores = ", ".join(f"{r.framework.title}: {r.stock_store}" for r in results if r.stock_store)
+    alone = f"; alone: the framework's own store — {stores}" if stores else ""
     table = Table(
         title="interstate vs the framework alone — measured in this run",
         caption="sent: request bodies of every model call, in both processes; alone: the same "
                 "conversation with a stateless model client that sends the whole history each call."
                 "\nstored: everything interstate stored as JSON — every model call kept as an "
                 "Interaction (an audit trail the framework alone does not keep), state, memories "
-                f"with their embeddings; alone: the framework's own store — {stores}.",
+                f"with their embeddings{alone}.",
         caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
     table.add_column("framework", no_wrap=True)
@@ -212,7 +222,7 @@ def print_summary(console: Console, results: list[Result]) -> None:
     console.print(results_table(results))
     for r in results:
         if r.error:
-            console.print(f"[red]{r.framework.title} failed:[/] {escape(r.error.splitlines()[0])}",
+            console.print(f"[red]{r.framework.title} failed:[/] {escape(r.error)}",
                           soft_wrap=True)  # fmt: skip
         else:
             console.print(f"{r.framework.title + ':':<11}[cyan]{r.inspect}[/]", soft_wrap=True)

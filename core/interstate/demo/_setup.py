@@ -3,13 +3,15 @@ environment that keeps CrewAI off the network."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shlex
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, MutableMapping
+from typing import Any, Callable, Iterator, Literal, Mapping, MutableMapping
 from urllib.parse import unquote, urlsplit
 
 from interstate._cli_checks import check_sqlite_file
@@ -30,6 +32,27 @@ CREWAI_OFFLINE_ENV = {
     "CREWAI_DISABLE_VERSION_CHECK": "true",
     "CREWAI_TESTING": "true",
 }
+
+
+#: The frameworks' top loggers (their modules log under them). AutoGen logs a failed agent's
+#: traceback, CrewAI each failed listener, before the error reaches the demo, which reports it.
+FRAMEWORK_LOGGERS = ("autogen_core", "autogen_agentchat", "autogen_ext", "crewai", "langgraph",
+                     "langchain", "langchain_core")  # fmt: skip
+
+
+@contextlib.contextmanager
+def quiet_frameworks() -> Iterator[None]:
+    """Silence the frameworks' own logging while the demo runs: a failure is reported once, by
+    the demo, in one line, not as the frameworks' tracebacks above the summary."""
+    loggers = [logging.getLogger(name) for name in FRAMEWORK_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from interstate.demo._measure import Meter, Server
 from interstate.demo._script import SCRIPTS
 from interstate.demo._section import Run
-from interstate.demo._setup import Mode, database_url, go_offline
+from interstate.demo._setup import Mode, database_url, go_offline, quiet_frameworks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     server = Server.start(database_url(args.db), mode.providers(os.environ))
     module = import_module(f"interstate.demo.{args.framework}")
     meter = Meter()
-    phase = module.resume(Run(server, meter, mode.model(SCRIPTS[args.framework].model), args.key, args.work))
+    with quiet_frameworks():  # a failure ends this process with its one-line reason (see _resume)
+        phase = module.resume(Run(server, meter, mode.model(SCRIPTS[args.framework].model), args.key, args.work))
     report = {"pid": os.getpid(), "turns": phase.turns, "lines": phase.lines,
               "restored": phase.restored, "meter": meter.report()}  # fmt: skip
     args.report.write_text(json.dumps(report), encoding="utf-8")
