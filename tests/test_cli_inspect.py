@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from typer.testing import CliRunner
 
 from interstate.cli import app
 from interstate.client import Client
+from interstate.inspect import show, threads
 from interstate.server.embedded import EmbeddedServer
 
 
@@ -38,3 +40,56 @@ def test_show_and_threads(tmp_path: Any) -> None:
         assert missing.exit_code == 1 and "not found" in missing.output.lower()
     finally:
         EmbeddedServer.start(url).close()
+
+
+def _long_chain(client: Client) -> tuple[list[str], list[str], str]:
+    """Twelve turns, each user message recorded twice in a row the way LangGraph's checkpoints
+    store a turn's input (an "input" checkpoint, then the first step's), one tool call, and a
+    fork off the fourth turn. Returns the chain's ids, how its user messages start and the fork's id."""
+    ids: list[str] = []
+    messages: list[str] = []
+    previous = None
+    for n in range(12):
+        text = f"question {n}: what happens to the weather in Paris over the next few days, and why?"
+        user = [{"type": "user_input", "content": [{"type": "text", "text": text}]}]
+        first = client.interstate.record(previous_interaction_id=previous, model="langgraph", input=user)
+        again = client.interstate.record(previous_interaction_id=first.id, model="langgraph", input=user)
+        answer = [{"type": "model_output", "content": [{"type": "text", "text": f"answer {n}"}]}]
+        turn = client.interstate.record(previous_interaction_id=again.id, model="scripted", steps=answer)
+        ids += [first.id, again.id, turn.id]
+        messages.append(f"question {n}:")  # wrapped lines keep it whole
+        previous = turn.id
+    fork = client.interactions.create(model="scripted", input="a detour", previous_interaction_id=ids[11])
+    return ids, messages, fork.id
+
+
+def test_show_and_threads_read_at_80_columns(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/wide.db"
+    try:
+        with Client.from_url(url) as client:
+            ids, messages, fork = _long_chain(client)
+            console = Console(width=80, record=True)
+            show(client, ids[-1], console)
+            shown = console.export_text()
+            console = Console(width=80, record=True)
+            threads(client, console, limit=20)
+            listed = console.export_text()
+    finally:
+        EmbeddedServer.start(url).close()
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines), "\n".join(line for line in lines if len(line) > 80)
+    for turn_id in [*ids, fork]:  # every id whole, on one line
+        assert any(turn_id in line for line in lines), turn_id
+    for start in messages:  # each user message once, however often it was recorded
+        assert shown.count(start) == 1, (start, shown)
+    assert "a detour" not in shown  # the other branch is folded
+    # flat: the chain's turns start at the margin (no staircase); only the fork indents
+    after_fork = ids[12:]
+    starts = {turn_id: next(line for line in lines if turn_id in line) for turn_id in ids}
+    assert all(starts[i].startswith(i) for i in ids[:12]), [starts[i] for i in ids[:12]]
+    assert len({len(starts[i]) - len(starts[i].lstrip("│├└─ ")) for i in after_fork}) == 1
+    assert len(lines) < 4 * len(ids), shown  # a few lines per turn, not a staircase
+    listed_lines = listed.splitlines()
+    assert all(len(line) <= 80 for line in listed_lines), listed
+    assert any(line.startswith(ids[-1]) for line in listed_lines) and any(line.startswith(fork) for line in listed_lines)
+    assert len(listed_lines) <= 1 + 3 * 2, listed  # a thread takes a line or two, not a column per word
