@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -9,6 +11,8 @@ from interstate.server.app import create_app
 from interstate.server.auth import Auth
 from interstate.server.providers import ProviderRegistry, ScriptedProvider
 from interstate.server.service import InteractionService
+from interstate.server.store import Store, open_store
+from interstate.server.store.base import KIND_RECORD, InteractionRecord
 
 
 @pytest.fixture
@@ -37,3 +41,31 @@ async def test_405_names_every_method_of_the_path(client: httpx.AsyncClient, met
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path) -> Store:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/s.db" if request.param == "sqlite" else request.getfixturevalue("fuzz_postgres")
+    opened = await open_store(url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_deleting_the_last_leaf_drops_every_tombstone_above_it(store: Store) -> None:
+    """a <- b <- c; delete a, then b (tombstones: c lives), then c: nothing of the chain stays,
+    and its ids can be recorded again (SQLite kept ``a``: one sweep, one level)."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    ids = [f"{tenant}-{name}" for name in "abc"]
+    for depth, interaction_id in enumerate(ids):
+        await store.insert(InteractionRecord(
+            id=interaction_id, tenant=tenant, kind=KIND_RECORD, status="completed", created=depth,
+            updated=depth, parent_id=ids[depth - 1] if depth else None, root_id=ids[0], depth=depth))  # fmt: skip
+    for interaction_id in ids:
+        assert await store.delete(tenant, interaction_id) is True
+    for interaction_id in ids:
+        assert await store.chain(tenant, interaction_id) == []
+    await store.insert(InteractionRecord(id=ids[0], tenant=tenant, kind=KIND_RECORD, status="completed",
+                                         created=9, updated=9))  # fmt: skip
+    assert [r.id for r in await store.chain(tenant, ids[0])] == [ids[0]]

@@ -30,12 +30,3 @@ def bump_sql(f: Flavour) -> str:
         f" VALUES ({f.mark}, {f.mark}, 1){_UPSERT}"
     )
 
-
-def bump_for_sql(f: Flavour) -> str:
-    """Bump the generation of the tree of one live record, before it is deleted; parameters
-    ``(interaction_id, tenant)``."""
-    return (
-        "INSERT INTO chain_generations (tenant, root_id, generation)"
-        f" SELECT tenant, root_id, 1 FROM interactions WHERE id = {f.mark} AND tenant = {f.mark}"
-        f" AND deleted = {f.false}{_UPSERT}"
-    )

@@ -22,6 +22,7 @@ from interstate.server.store.base import (
     StoredEvent,
     VectorQuery,
 )
+from interstate.server.store.ops import DeleteOp
 from interstate.server.store.sqlite_schema import (
     MIGRATIONS,
     TAG_MAX,
@@ -300,36 +301,10 @@ class SqliteStore(Store):
         return await self.get(tenant, interaction_id) if changed else None
 
     async def delete(self, tenant: str, interaction_id: str) -> bool:
-        async with self._transaction():
-            await self._write_in_tx(generations.bump_for_sql(SQLITE), (interaction_id, tenant))
-            has_children = await (
-                await self._conn.execute(
-                    "SELECT 1 FROM interactions WHERE parent_id = ? LIMIT 1", (interaction_id,)
-                )
-            ).fetchone()
-            if has_children:
-                changed = await self._write_in_tx(
-                    "UPDATE interactions SET deleted = 1, input = '[]', steps = '[]',"
-                    " config = '{}', metadata = '{}', labels = '{}', usage = NULL, errors = NULL,"
-                    " idempotency_key = NULL, lease_owner = NULL, lease_until = NULL"
-                    " WHERE id = ? AND tenant = ? AND deleted = 0",
-                    (interaction_id, tenant),
-                )
-            else:
-                changed = await self._write_in_tx(
-                    "DELETE FROM interactions WHERE id = ? AND tenant = ? AND deleted = 0",
-                    (interaction_id, tenant),
-                )
-                # A tombstone whose last child is gone is no longer needed.
-                await self._write_in_tx(
-                    "DELETE FROM interactions WHERE deleted = 1 AND NOT EXISTS"
-                    " (SELECT 1 FROM interactions c WHERE c.parent_id = interactions.id)"
-                )
-            if changed:
-                await self._write_in_tx(
-                    "DELETE FROM events WHERE interaction_id = ?", (interaction_id,)
-                )
-        return changed > 0
+        # The batch's delete (as on PostgreSQL): tombstones above it that nothing names any
+        # more go too, however many levels (one sweep left a chain's older tombstones behind).
+        [result] = await self.apply_batch(tenant, [DeleteOp([interaction_id])])
+        return bool(result["deleted"] or result["tombstoned"])
 
     # -- events -------------------------------------------------------------------------
     async def append_events(self, interaction_id: str, events: list[StoredEvent]) -> None:
