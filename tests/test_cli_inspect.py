@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
+
+import pytest
 
 from rich.console import Console
 from typer.testing import CliRunner
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from interstate.cli import app
 from interstate.client import Client
 from interstate.inspect import show, threads
+from interstate.server.auth import TENANT_HEADER, key_tenant
 from interstate.server.embedded import EmbeddedServer
 
 
@@ -93,3 +96,72 @@ def test_show_and_threads_read_at_80_columns(tmp_path: Any) -> None:
     assert all(len(line) <= 80 for line in listed_lines), listed
     assert any(line.startswith(ids[-1]) for line in listed_lines) and any(line.startswith(fork) for line in listed_lines)
     assert len(listed_lines) <= 1 + 3 * 2, listed  # a thread takes a line or two, not a column per word
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """The URL of a database as `interstate serve` leaves it: rows of two tenants of its keys
+    (``k1:alice`` and a key without a tenant, stored as its digest), none of ``default``."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/server.db"
+        return
+    from server.postgres_support import create_schema, postgres_server  # tests/server
+
+    with postgres_server() as admin:
+        yield create_schema(admin)
+
+
+def test_threads_and_show_say_which_tenant_they_read(server_database: str) -> None:
+    url = server_database
+    runner = CliRunner()
+    env = {"COLUMNS": "80"}
+    digest = key_tenant("a-raw-key")
+    try:
+        with Client.from_url(url, headers={TENANT_HEADER: "alice"}) as alice:
+            mine = alice.interactions.create(model="scripted", input="alice's question")
+        with Client.from_url(url, headers={TENANT_HEADER: digest}) as other:
+            for n in range(2):
+                other.interactions.create(model="scripted", input=f"question {n}")
+        empty = runner.invoke(app, ["threads", "--url", url], env=env)
+        assert empty.exit_code == 0, empty.output
+        out = " ".join(empty.output.split())
+        assert "No interactions stored yet" not in out
+        assert "tenant 'default'" in out and f"{digest} (2), alice (1)" in out and "--tenant NAME" in out, out
+        assert "INTERSTATE_TENANT" in out
+        listed = runner.invoke(app, ["threads", "--url", url, "--tenant", "alice"], env=env)
+        assert listed.exit_code == 0 and mine.id in listed.output and "tenant 'alice'" in listed.output, listed.output
+        assert "question 0" not in listed.output
+        by_env = runner.invoke(app, ["threads", "--url", url], env={**env, "INTERSTATE_TENANT": digest})
+        assert by_env.exit_code == 0 and "question 1" in by_env.output and mine.id not in by_env.output
+        elsewhere = runner.invoke(app, ["show", mine.id, "--url", url], env=env)
+        assert elsewhere.exit_code == 1 and "Traceback" not in elsewhere.output
+        lines = [line for line in elsewhere.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "belongs to tenant 'alice'" in lines[0] and "--tenant alice" in lines[0], lines
+        shown = runner.invoke(app, ["show", mine.id, "--url", url, "--tenant", "alice"], env=env)
+        assert shown.exit_code == 0 and "alice's question" in shown.output, shown.output
+        missing = runner.invoke(app, ["show", "v1_missing", "--url", url], env=env)
+        assert missing.exit_code == 1 and "not found" in missing.output.lower()
+    finally:
+        EmbeddedServer.start(url).close()
+
+
+def test_tenant_is_for_embedded_databases_only() -> None:
+    result = CliRunner().invoke(app, ["threads", "--url", "http://127.0.0.1:9", "--tenant", "alice"])
+    assert result.exit_code == 1 and result.output.startswith("error: --tenant") and "--api-key" in result.output
+
+
+def test_only_the_embedded_server_takes_the_tenant_header() -> None:
+    from starlette.requests import Request
+
+    from interstate.server.auth import LOCAL_TENANT, Auth
+
+    def request(**headers: str) -> Request:
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        return Request({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": raw})
+
+    picked = request(**{TENANT_HEADER: "alice"})
+    assert Auth.embedded().tenant_for(picked) == "alice"
+    assert Auth.embedded().tenant_for(request()) == LOCAL_TENANT
+    assert Auth.disabled().tenant_for(picked) == LOCAL_TENANT  # interstate serve --no-auth
+    keyed = request(**{TENANT_HEADER: "alice", "x-goog-api-key": "k"})
+    assert Auth.from_specs(["k:bob"]).tenant_for(keyed) == "bob"

@@ -6,9 +6,12 @@ import contextlib
 import copy
 import ipaddress
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from interstate.client import Client
 
 app = typer.Typer(
     help="interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen.",
@@ -186,6 +189,34 @@ URL_HELP = (
 )
 
 
+TENANT_HELP = (
+    "Embedded databases only: whose interactions to read. A server's database holds those of "
+    "every tenant of its keys (--api-key KEY:TENANT; KEY alone is tenant key-<digest>). "
+    "Default: default (the tenant of embedded use and --no-auth)."
+)
+
+
+def _reader(url: str | None, api_key: str | None, tenant: str | None) -> tuple["Client", str | None, str]:
+    """A client for a read-only command, the tenant it reads (None: an HTTP server's key
+    decides) and the target's URL."""
+    from interstate._cli_checks import read_only_target
+    from interstate.client import Client
+    from interstate.client._config import resolve_target
+    from interstate.server.auth import LOCAL_TENANT, TENANT_HEADER
+
+    read_only_target(url)
+    target = resolve_target(url)
+    if target.kind != "embedded":
+        if tenant:
+            raise ValueError(
+                f"--tenant / INTERSTATE_TENANT is for embedded databases; {target.url} decides "
+                "the tenant from the API key (--api-key / INTERSTATE_API_KEY)"
+            )
+        return Client.from_url(url, api_key=api_key), None, target.url
+    tenant = tenant or LOCAL_TENANT
+    return Client.from_url(url, api_key=api_key, headers={TENANT_HEADER: tenant}), tenant, target.url
+
+
 @app.command(short_help="Print the conversation tree holding an interaction.")
 def show(
     interaction_id: str = typer.Argument(
@@ -197,19 +228,26 @@ def show(
     api_key: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
     ),
+    tenant: Optional[str] = typer.Option(None, envvar="INTERSTATE_TENANT", help=TENANT_HELP),
 ) -> None:
-    """Print the conversation tree holding INTERACTION_ID: its turns, forks, and the steps of
-    the chain from the root down to it."""
+    """Print the conversation holding INTERACTION_ID: its turns, where it forks, and the steps
+    of the chain from the root down to it."""
     from rich.console import Console
 
-    from interstate._cli_checks import read_only_target
-    from interstate.client import Client
+    from interstate._tenants import wrong_tenant_hint
+    from interstate.errors import NotFoundError
     from interstate.inspect import show as show_chain
 
     with _reported_errors():
-        read_only_target(url)
-        with Client.from_url(url, api_key=api_key) as client:
-            show_chain(client, interaction_id, Console())
+        client, read_as, target = _reader(url, api_key, tenant)
+        with client:
+            try:
+                show_chain(client, interaction_id, Console())
+            except NotFoundError:
+                hint = read_as and wrong_tenant_hint(target, interaction_id, read_as)
+                if hint:
+                    raise ValueError(hint) from None
+                raise
 
 
 @app.command(short_help="List recent conversations, newest first.")
@@ -220,6 +258,7 @@ def threads(
     api_key: Optional[str] = typer.Option(
         None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
     ),
+    tenant: Optional[str] = typer.Option(None, envvar="INTERSTATE_TENANT", help=TENANT_HELP),
     limit: int = typer.Option(20, help="How many threads to list."),
     label: Optional[List[str]] = typer.Option(
         None, metavar="KEY=VALUE", help="Only threads whose newest turn has this label, KEY=VALUE (repeatable)."
@@ -228,15 +267,25 @@ def threads(
     """List recent conversations (the newest turn of each chain), newest first."""
     from rich.console import Console
 
-    from interstate._cli_checks import read_only_target
-    from interstate.client import Client
+    from interstate._tenants import no_rows_note
     from interstate.inspect import threads as list_threads
 
-    labels = dict(item.split("=", 1) for item in label or [] if "=" in item)
+    bad = [item for item in label or [] if "=" not in item]
+    if bad:
+        raise typer.BadParameter(f"{bad[0]!r} is not KEY=VALUE", param_hint="--label")
+    labels = dict(item.split("=", 1) for item in label or [])
+    console = Console()
     with _reported_errors():
-        read_only_target(url)
-        with Client.from_url(url, api_key=api_key) as client:
-            list_threads(client, Console(), limit=limit, labels=labels)
+        client, read_as, target = _reader(url, api_key, tenant)
+        with client:
+            shown = list_threads(client, console, limit=limit, labels=labels, tenant=read_as)
+        if shown:
+            return
+        whose = f" of tenant {read_as!r}" if read_as else ""
+        if labels:
+            console.print(f"No threads{whose} with the labels {', '.join(label or [])}.")
+        else:
+            console.print(no_rows_note(target, read_as) if read_as else "No interactions stored yet for this API key's tenant.")
 
 
 @app.command(short_help="Run the three frameworks on the embedded server, measured.")

@@ -169,15 +169,17 @@ def show(client: Client, interaction_id: str, console: Console) -> None:
 
 
 def threads(
-    client: Client, console: Console, *, limit: int, labels: dict[str, str] | None = None
-) -> None:
+    client: Client, console: Console, *, limit: int, labels: dict[str, str] | None = None,
+    tenant: str | None = None,
+) -> int:
     """Recent conversations, newest first: each chain's newest turn (leaf) on a line of its own,
-    then its last step, cut to the width."""
+    then its last step, cut to the width. ``tenant``: the tenant read, named in the title (an
+    embedded database; a server's key decides otherwise). Returns how many were shown."""
     page = client.interstate.list(leaves=True, page_size=limit, labels=labels or None)
     if not page.interactions:
-        console.print("No interactions stored yet.")
-        return
-    console.print(Text("Recent threads (the newest turn of each chain), newest first", "bold"))
+        return 0
+    whose = f" of tenant {tenant!r}" if tenant else ""
+    console.print(Text(f"Recent threads{whose} (the newest turn of each chain), newest first", "bold"))
     for turn in page.interactions:
         info = turn.interstate
         turns = (info.depth or 0) + 1 if info else None
@@ -195,3 +197,4 @@ def threads(
             last = describe_step(steps[-1])
             last.no_wrap, last.overflow = True, "ellipsis"
             console.print(Padding(last, (0, 0, 0, STEP_INDENT), expand=False))
+    return len(page.interactions)

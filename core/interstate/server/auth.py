@@ -13,6 +13,11 @@ from interstate.server.errors import unauthenticated
 #: The tenant of every request when authentication is off (embedded mode, local use).
 LOCAL_TENANT = "default"
 
+#: Embedded mode only: the tenant a request acts as (default ``LOCAL_TENANT``). The process holds
+#: the database itself, so it may read any tenant's rows, e.g. ``interstate threads --tenant``
+#: on a server's database. An HTTP server ignores it: there the API key names the tenant.
+TENANT_HEADER = "x-interstate-tenant"
+
 
 def key_tenant(key: str) -> str:
     """The tenant of a key given without ``:TENANT``: a digest, never the key itself (tenant
@@ -24,10 +29,17 @@ def key_tenant(key: str) -> str:
 class Auth:
     #: API key → tenant. ``None`` means authentication is off.
     keys: dict[str, str] | None
+    #: Embedded mode: ``TENANT_HEADER`` picks the tenant.
+    tenant_header: bool = False
 
     @classmethod
     def disabled(cls) -> "Auth":
         return cls(None)
+
+    @classmethod
+    def embedded(cls) -> "Auth":
+        """No keys; ``TENANT_HEADER`` names the tenant (for the in-process server only)."""
+        return cls(None, tenant_header=True)
 
     @classmethod
     def from_specs(cls, specs: list[str]) -> "Auth":
@@ -46,7 +58,7 @@ class Auth:
 
     def tenant_for(self, request: Request) -> str:
         if self.keys is None:
-            return LOCAL_TENANT
+            return (self.tenant_header and request.headers.get(TENANT_HEADER)) or LOCAL_TENANT
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         if key is None:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")

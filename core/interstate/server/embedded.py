@@ -27,6 +27,7 @@ from starlette.routing import Match, Route
 
 from interstate.errors import DatabaseUnavailableError, InterstateError
 from interstate.server.app import create_app, server_error
+from interstate.server.auth import Auth
 from interstate.server.store.batch import run_sync
 from interstate.server.providers import ProviderConfig, ProviderRegistry, build_registry
 from interstate.server.service import InteractionService
@@ -63,7 +64,7 @@ class EmbeddedServer:
             raise DatabaseUnavailableError(url, exc) from None  # not psycopg's 10-line error
         if isinstance(self.service.store, SqliteStore):
             self.service.store.run_on_loop = True  # see there: two thread hand-offs fewer
-        self.app = create_app(self.service)
+        self.app = create_app(self.service, auth=Auth.embedded())
         self._here_routes = [r for r in self.app.routes
                              if isinstance(r, Route) and _HERE_PATHS.fullmatch(r.path)]  # fmt: skip
         self.closed = False
