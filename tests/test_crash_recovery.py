@@ -166,7 +166,8 @@ def test_kill_9_loses_nothing_and_leaves_nothing_stuck(workdir: Path) -> None:
                 assert body["id"] == interaction_id
                 assert body["status"] in ("completed", "failed"), body
                 if body["status"] == "completed":
-                    texts = [c["text"] for s in body["steps"] for c in s.get("content", [])]
+                    texts = [c["text"] for s in body["steps"] if s["type"] == "model_output"
+                             for c in s.get("content", [])]
                     assert "".join(texts) == f"done {ids[interaction_id]}"
                 else:
                     assert body["errors"] and len(body["errors"][-1]["message"]) > 10, body

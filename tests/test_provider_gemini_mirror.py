@@ -136,7 +136,7 @@ async def test_turns_chain_upstream_by_previous_id_and_resend_history_when_it_is
     assert remote1["input"] == [user("Hello there")]
     assert "previous_interaction_id" not in remote1
     assert remote1["system_instruction"] == "Be nice."
-    assert remote1["steps"] == first["steps"]
+    assert remote1["steps"] == [user("Hello there"), *first["steps"]]  # GET: input, then output
     assert first["usage"] == remote1["usage"]
 
     # Turn 2 sends only the new input, chained upstream by the parent's upstream id.

@@ -200,7 +200,7 @@ def test_streaming_create_with_thought(client: genai.Client) -> None:
     assert starts == ["thought", "model_output"]
     assert delta_text(events) == "answer"
     fetched = client.interactions.get(events[0].interaction.id)
-    assert [s.type for s in fetched.steps] == ["thought", "model_output"]
+    assert [s.type for s in fetched.steps] == ["user_input", "thought", "model_output"]
     assert fetched.output_text == "answer"
 
 

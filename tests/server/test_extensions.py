@@ -33,7 +33,7 @@ async def test_record_turn_is_a_standard_interaction(http: httpx.AsyncClient) ->
     assert body["interstate"]["kind"] == "record" and body["interstate"]["metadata"] == {"checkpoint_id": "c1"}
     got = (await http.get(f"/v1beta/interactions/{body['id']}", params={"include_input": "true"})).json()
     assert "interstate" not in got  # standard responses carry no extension fields
-    assert got["input"] == [user("hi")] and got["steps"] == [said("hello")]
+    assert got["input"] == [user("hi")] and got["steps"] == [user("hi"), said("hello")]
     # A model turn can continue a recorded chain.
     nxt = await http.post("/v1beta/interactions", json={
         "model": "scripted", "input": "again", "previous_interaction_id": body["id"]})

@@ -24,8 +24,8 @@ cannot hold (ids, names, kwargs, response metadata, usage), so lists rebuild exa
 else refers to it: a message channel is "the parent's list (or a prefix of it) + references",
 channel values and pending writes that contain messages (``{"messages": [msg]}``, ``Send`` packets
 carrying the whole state) hold references or ranges of a channel. So the official SDK's
-``interactions.get(id, include_input=True)`` shows each message once, at the checkpoint that
-introduced it, and walking ``previous_interaction_id`` replays the thread. When an AI message came
+``interactions.get(id)`` shows each message once (its steps: the turn's input, then its output),
+at the checkpoint that introduced it, and walking ``previous_interaction_id`` replays the thread. When an AI message came
 from a ``ChatInteractions`` turn that continued the parent checkpoint, the checkpoint continues
 that turn instead (its ``previous_interaction_id`` is the model turn; ``_segments``): the reply is
 stored once, by the model's own interaction.

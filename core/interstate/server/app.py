@@ -201,7 +201,10 @@ async def get_interaction(request: Request, service: InteractionService, tenant:
     if last_event_id is not None:
         raise invalid_argument("last_event_id is only valid with stream=true")
     include_input = query_bool(request, "include_input")
-    return JSONResponse(await service.get(tenant, interaction_id, include_input=include_input))
+    # The stored resource: this turn's input steps, then its model steps (create answers with
+    # the model's steps only; see render.interaction_body).
+    body = await service.get(tenant, interaction_id, include_input=include_input, timeline=True)
+    return JSONResponse(body)
 
 
 @endpoint

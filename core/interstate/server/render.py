@@ -40,8 +40,15 @@ def interaction_summary(record: InteractionRecord) -> dict[str, Any]:
     return out
 
 
-def interaction_body(record: InteractionRecord, *, include_input: bool = False) -> dict[str, Any]:
-    """The Interaction resource for create/get/cancel responses."""
+def interaction_body(
+    record: InteractionRecord, *, include_input: bool = False, timeline: bool = False
+) -> dict[str, Any]:
+    """The Interaction resource for create/get/cancel responses.
+
+    ``timeline``: ``steps`` is the turn's whole timeline, its own input steps (the leading
+    ``user_input``) then what the model did, as the stored resource is on ``GET`` (wire reference
+    §4.3); without it, only the model's steps, as ``create`` (and cancel) answer. The input is
+    this turn's only, never the chain's; the stored rows are the same either way."""
     out = interaction_summary(record)
     if record.parent_id:
         out["previous_interaction_id"] = record.parent_id
@@ -50,7 +57,7 @@ def interaction_body(record: InteractionRecord, *, include_input: bool = False) 
             out[key] = record.config[key]
     if record.labels:
         out["labels"] = record.labels
-    out["steps"] = record.steps
+    out["steps"] = [*record.input, *record.steps] if timeline else record.steps
     if record.errors:
         out["errors"] = record.errors
     if include_input:

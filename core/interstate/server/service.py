@@ -284,9 +284,12 @@ class InteractionService:
         return record
 
     async def get(
-        self, tenant: str, interaction_id: str, *, include_input: bool = False
+        self, tenant: str, interaction_id: str, *, include_input: bool = False,
+        timeline: bool = False,
     ) -> dict[str, Any]:
-        return interaction_body(await self.load(tenant, interaction_id), include_input=include_input)
+        """The Interaction resource; ``timeline`` (the GET route): input steps, then output."""
+        record = await self.load(tenant, interaction_id)
+        return interaction_body(record, include_input=include_input, timeline=timeline)
 
     async def follow(
         self, tenant: str, interaction_id: str, last_event_id: str | None = None
