@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import jsonschema
+import openapi_spec_validator
+import pytest
 
 from interstate.server.app import routes
 from interstate.server.openapi import openapi_document
+from interstate.server.strict import ENUMS
+
+from . import test_conformance_fields as fields
 
 
 def test_every_route_is_documented() -> None:
@@ -30,3 +38,37 @@ def test_create_declares_the_extension_headers() -> None:
     headers = {p["name"]: p for p in create["parameters"] if p["in"] == "header"}
     assert set(headers) == {"x-interstate-idempotency-key", "x-interstate-inherit-config"}
     assert headers["x-interstate-inherit-config"]["schema"] == {"type": "boolean"}
+
+
+def create_body_validator() -> jsonschema.Draft202012Validator:
+    document = openapi_document()
+    create = document["paths"]["/{version}/interactions"]["post"]
+    schema = create["requestBody"]["content"]["application/json"]["schema"]
+    return jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+
+
+def test_the_create_schema_is_valid_openapi_and_accepts_every_documented_option() -> None:
+    openapi_spec_validator.validate(openapi_document())
+    body = {"model": "scripted", "previous_interaction_id": "v1_x",
+            "input": [{"type": "user_input", "content": fields.MEDIA}], **fields.FULL_OPTIONS}
+    assert list(create_body_validator().iter_errors(body)) == []
+    quote = {"model": "m", "input": [{"type": "text", "text": "a"},
+                                     {"type": "interstate_quote", "interaction_id": "v1_x"}]}
+    assert list(create_body_validator().iter_errors(quote)) == []
+
+
+@pytest.mark.parametrize("sent", [
+    *(sent for _, sent in fields.UNKNOWN_NAMES),
+    *(sent for _, sent in fields.UNKNOWN_TYPES),
+    *(fields.placed(model, field, fields.BAD) for model, field in sorted(ENUMS)),
+    fields.body(model=""),
+    fields.body(labels={f"k{i}": "v" for i in range(65)}),
+])  # fmt: skip
+def test_the_create_schema_refuses_what_the_server_refuses(sent: dict[str, Any]) -> None:
+    assert not create_body_validator().is_valid(sent)
+
+
+def test_response_schemas_stay_open() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    assert schemas["Interaction"].get("additionalProperties") is True
+    assert "UnknownStep" in schemas  # a newer server's step types still parse

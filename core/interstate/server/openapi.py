@@ -1,20 +1,44 @@
-"""The OpenAPI document of the server, built from the same pydantic wire types it validates with."""
+"""The OpenAPI document of the server, built from the same pydantic wire types it validates with.
+
+The create body's schema is as strict as the server (``strict``): its components (named
+``Request.<Model>``) refuse properties they do not declare, list the enumerations of
+``strict.ENUMS``, and their unions are closed (no ``Unknown*`` member; interstate's
+``interstate_quote`` input block is its own component). The response components stay as
+lenient as the wire types, so a client parsing with them keeps what a newer server sends.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from interstate.types import CreateInteractionRequest, ErrorBody, Interaction
+import interstate.types as wire
+from interstate.types._base import TypedModel
+from interstate.server.strict import FORMAT_TYPES, enum_for
+from interstate.types import MAX_LABEL_LENGTH, MAX_LABELS, CreateInteractionRequest, ErrorBody, Interaction
+
+_REQUEST = "Request."
+_QUOTE = "InterstateQuote"
+#: Values of an enum that the server refuses (``strict.map_deprecated``), so the schema omits them.
+_SERVED_ENUMS = {"response_modalities": FORMAT_TYPES}
+
+
+#: One server-sent event: its ``data`` is the JSON text of an Interactions API event.
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}  # fmt: skip
 
 
 def _op(summary: str, response: str, *, body: str | None = None, params: list[Any] | None = None,
         stream: bool = False) -> dict[str, Any]:  # fmt: skip
     content: dict[str, Any] = {"application/json": {"schema": {"$ref": response}}}
-    if stream:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
+    if stream:  # before OpenAPI 3.2 (itemSchema), an event stream's schema is one event's
+        content["text/event-stream"] = {"schema": _SSE_EVENT}
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": [
@@ -39,17 +63,84 @@ def _param(name: str, where: str = "query", type_: str = "string", required: boo
     return {"name": name, "in": where, "required": required, "schema": {"type": type_}}
 
 
+def _close(schema: Any, ref: str) -> Any:
+    """``schema`` with its unions closed: ``Unknown*`` members dropped, except unknown content,
+    which becomes interstate's own ``interstate_quote`` block."""
+    if isinstance(schema, list):
+        kept = [_close(item, ref) for item in schema]
+        return [item for item in kept if item is not None]
+    if not isinstance(schema, dict):
+        return schema
+    target = schema.get("$ref", "")
+    if target.startswith(ref + _REQUEST + "Unknown"):
+        return {"$ref": ref + _REQUEST + _QUOTE} if target.endswith("UnknownContent") else None
+    return {key: _close(value, ref) for key, value in schema.items()}
+
+
+def _enum(schema: dict[str, Any], values: tuple[str, ...]) -> None:
+    """Put ``values`` on the string branches of a property's schema (not into ``$ref``s)."""
+    if schema.get("type") == "string":
+        schema["enum"] = list(values)
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key, []):
+            _enum(branch, values)
+    if isinstance(schema.get("items"), dict):
+        _enum(schema["items"], values)
+
+
+def _strict(schema: dict[str, Any], model: type[BaseModel] | None) -> dict[str, Any]:
+    schema = {**schema, "additionalProperties": False}
+    if model is not None and issubclass(model, TypedModel):  # the server picks the variant by it
+        schema["required"] = sorted({*schema.get("required", []), "type"})
+    properties = schema.get("properties", {})
+    for name, prop in properties.items():
+        values = _SERVED_ENUMS.get(name) if model is CreateInteractionRequest else None
+        values = values or (enum_for(model, name) if model is not None else None)
+        if values:
+            _enum(prop, values)
+    return schema
+
+
+def request_schemas(ref: str) -> dict[str, Any]:
+    """The components of the create body, as strict as ``strict.check_create_body``."""
+    top = CreateInteractionRequest.model_json_schema(ref_template=ref + _REQUEST + "{model}")
+    defs = top.pop("$defs")
+    components = {
+        _REQUEST + name: _strict(schema, getattr(wire, name, None))
+        for name, schema in defs.items()
+        if not name.startswith("Unknown")
+    }
+    body = _strict(top, CreateInteractionRequest)
+    properties = body["properties"]
+    for branch in properties["model"]["anyOf"]:
+        if branch.get("type") == "string":
+            branch["minLength"] = 1
+    properties["labels"] = {
+        "type": "object", "maxProperties": MAX_LABELS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_LABEL_LENGTH},
+        "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
+    }  # fmt: skip
+    components["CreateInteractionRequest"] = body
+    components[_REQUEST + _QUOTE] = {
+        "type": "object",
+        "description": "interstate extension: text an earlier interaction holds, by reference",
+        "properties": {"type": {"const": "interstate_quote"}, "interaction_id": {"type": "string"},
+                       "start": {"type": "integer"}, "end": {"type": "integer"}},
+        "required": ["type", "interaction_id"],
+        "additionalProperties": False,
+    }  # fmt: skip
+    return _close(components, ref)
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    _, schemas = models_json_schema(
-        [(m, "validation") for m in (CreateInteractionRequest, Interaction, ErrorBody)],
-        ref_template="#/components/schemas/{model}",
-    )
     ref = "#/components/schemas/"
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in (Interaction, ErrorBody)], ref_template=ref + "{model}"
+    )
     interaction_id = _param("interaction_id", "path", required=True)
     any_object = {"type": "object", "additionalProperties": True}
-    schemas["$defs"] = schemas.get("$defs", {})
-    components = {**schemas.pop("$defs"), "AnyObject": any_object}
+    components = {**schemas.get("$defs", {}), **request_schemas(ref), "AnyObject": any_object}
     obj = ref + "AnyObject"
     paths = {
         "/{version}/interactions": {

@@ -43,6 +43,7 @@ from interstate.server.render import (
 )
 from interstate.server.runner import UNFINISHED, TurnRunner, closing_after_stored
 from interstate.server.store.base import KIND_MODEL, InteractionRecord, Store
+from interstate.server.strict import check_create_body
 from interstate.server.worker import BackgroundWorker, new_owner_id
 from interstate.types import CreateInteractionRequest
 
@@ -79,8 +80,11 @@ class InteractionService:
         max_concurrency: int = 16,
         max_attempts: int = 3,
         history_cache_bytes: int = DEFAULT_MAX_BYTES,
+        lenient_requests: bool = False,
     ) -> None:
         self.store = store
+        #: Drop and log unknown request fields instead of refusing them (``strict``).
+        self.lenient_requests = lenient_requests
         self.providers = providers
         self.runner = TurnRunner(store, providers, history_cache_bytes=history_cache_bytes)
         self.owner = new_owner_id()
@@ -146,6 +150,7 @@ class InteractionService:
         ``inherit_config`` (the interstate extension header ``x-interstate-inherit-config``):
         fields of ``INHERITED_CONFIG`` the body does not send are taken from the parent's."""
         check_idempotency_key(idempotency_key)
+        body = check_create_body(body, lenient=self.lenient_requests)
         request = self.parse_create(body)
         if idempotency_key:
             existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)
