@@ -108,6 +108,11 @@ def serve(
     max_concurrency: int = typer.Option(
         16, envvar="INTERSTATE_MAX_CONCURRENCY", help="Background turns run at once."
     ),
+    lenient_requests: bool = typer.Option(
+        False, "--lenient-requests", envvar="INTERSTATE_LENIENT_REQUESTS",
+        help="Drop (and log) unknown fields of create bodies instead of refusing them with 400, "
+        "for clients newer than this server.",
+    ),
     log_level: str = typer.Option("info", envvar="INTERSTATE_LOG_LEVEL", help="uvicorn log level."),
 ) -> None:
     """Run the interstate server: the Interactions API over HTTP on a database you own."""
@@ -154,7 +159,8 @@ def serve(
 
     async def open_service() -> InteractionService:
         return await InteractionService.open(
-            url, registry, lease_seconds=lease_seconds, max_concurrency=max_concurrency
+            url, registry, lease_seconds=lease_seconds, max_concurrency=max_concurrency,
+            lenient_requests=lenient_requests,
         )
 
     application = create_app(

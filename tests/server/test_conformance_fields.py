@@ -18,6 +18,7 @@ from interstate.server.errors import ServiceError
 from interstate.server.render import ECHOED_CONFIG
 from interstate.server.service import InteractionService
 from interstate.server.strict import ENUMS, check_create_body
+from interstate.testing import ServerProcess
 
 from .conftest import registry
 
@@ -396,3 +397,19 @@ async def test_lenient_requests_drop_unknown_names_and_log_them(
             await svc.create("t", body(labels={"Bad": "x"}))
     finally:
         await svc.close()
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_serve_lenient_requests_flag_and_env(tmp_path: Any, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["--provider", "scripted", "--no-auth"]
+    if how == "flag":
+        args.append("--lenient-requests")
+    else:
+        monkeypatch.setenv("INTERSTATE_LENIENT_REQUESTS", "1")
+    log = tmp_path / "server.log"
+    with ServerProcess(tmp_path / "s.db", args, log).start() as server:
+        r = httpx.post(server.url + CREATE, json=body(sytem_instruction="typo"), timeout=30)
+        assert r.status_code == 200, r.text
+        strict = httpx.post(server.url + CREATE, json=body(labels={"Bad": "x"}), timeout=30)
+        assert strict.status_code == 400
+    assert 'Unknown name "sytem_instruction"' in log.read_text()
