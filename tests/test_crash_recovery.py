@@ -174,7 +174,7 @@ def test_kill_9_loses_nothing_and_leaves_nothing_stuck(workdir: Path) -> None:
             # One crash is within the retry budget: the interrupted turns ran again to the end.
             assert all(final[i]["status"] == "completed" for i in interrupted)
 
-            # A resumed turn's stream is whole and ends with a terminal event.
+            # A resumed turn's stream says it restarted, is whole and ends with a terminal event.
             for interaction_id in interrupted:
                 response = http.get(
                     f"/v1beta/interactions/{interaction_id}", params={"stream": "true"}
@@ -183,7 +183,7 @@ def test_kill_9_loses_nothing_and_leaves_nothing_stuck(workdir: Path) -> None:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 events = sse_events(response)
                 kinds = [e["event_type"] for e in events]
-                assert kinds[0] == "interaction.created"
+                assert kinds[:2] == ["interstate.turn_restarted", "interaction.created"], kinds
                 assert kinds[-1] in ("interaction.completed", "error"), kinds
                 assert kinds.count("interaction.created") == 1
                 event_ids = [e["event_id"] for e in events]

@@ -26,7 +26,7 @@ from interstate.server.providers.base import (
 )
 from interstate.server.render import closing_events, event_id, interaction_summary
 from interstate.server.store.base import InteractionRecord, Store, StoredEvent
-from interstate.types.accumulate import StepAccumulator
+from interstate.types.accumulate import TURN_RESTARTED, StepAccumulator
 
 log = logging.getLogger("interstate.server")
 
@@ -54,7 +54,7 @@ class TurnEvents:
     """Numbers one turn's events and delivers them: at once to in-process followers (``live``)
     and to ``queue`` (unstored streams), and in batches to the store — at the end of each step,
     and the rest with the final status — so a streamed turn costs a few writes, not one per
-    delta. A crash loses nothing that matters: a resumed turn restarts its stream anyway."""
+    delta. A crash loses nothing that matters: a resumed turn restarts its stream (``restart``)."""
 
     def __init__(
         self,
@@ -74,6 +74,15 @@ class TurnEvents:
     def _stamp(self, data: dict[str, Any]) -> StoredEvent:
         self.seq += 1
         return StoredEvent(self.seq, {**data, "event_id": event_id(self.interaction_id, self.seq)})
+
+    def restart(self, after: int, attempt: int) -> StoredEvent:
+        """Number this run's events after ``after`` and open them with a ``TURN_RESTARTED``
+        event (returned: the caller stores it with the turn's new start)."""
+        self.seq = after
+        event = self._stamp({"event_type": TURN_RESTARTED, "interaction_id": self.interaction_id,
+                             "attempt": attempt})  # fmt: skip
+        self.live.append(event)
+        return event
 
     async def emit(self, data: dict[str, Any]) -> None:
         event = self._stamp(data)
@@ -177,12 +186,8 @@ class TurnRunner:
         """Run one turn to its end; ``stored`` turns are persisted, ``queue`` gets every event."""
         events = TurnEvents(self.store, self.hub, record.id, stored=stored, queue=queue)
         if stored:
-            if record.attempts:  # claimed by a worker: queued, or resumed after a crash
-                await self.store.clear_events(record.id)  # a resumed turn starts over
-                if not await self.store.update_status(
-                    record.id, "in_progress", only_if=UNFINISHED
-                ):
-                    return TurnOutcome(record)  # cancelled or deleted before it started
+            if record.attempts and not await self._claimed(record, events):
+                return TurnOutcome(record)  # cancelled or deleted before it started
             self.live[record.id] = events.live
         try:
             return await self._run(record, events)
@@ -191,6 +196,30 @@ class TurnRunner:
             if self.live.get(record.id) is events.live:
                 del self.live[record.id]  # everything is in the store by now
                 self.hub.publish(record.id)
+
+    async def _claimed(self, record: InteractionRecord, events: TurnEvents) -> bool:
+        """Start a turn a worker claimed (queued, or resumed after its server stopped); False
+        if it was settled meanwhile.
+
+        A resumed turn starts over, and its stream says so: its event ids continue past every
+        id its earlier run may have shown (the stored ones, and up to ``MAX_PENDING_EVENTS``
+        that readers saw live but the store never got), its first event is ``TURN_RESTARTED``
+        (stored with the status, in one transaction), then the earlier run's events go. So a
+        reader resuming with ``last_event_id`` from the earlier run gets the restart and the
+        new run, never the new run's text spliced after the old one's."""
+        stored = await self.store.events_after(record.id, 0)
+        # attempts counts claims; a foreground turn ran before its first one.
+        ran_before = stored or record.attempts > (1 if record.background else 0)
+        marker = None
+        if ran_before:
+            after = (stored[-1].seq if stored else 0) + MAX_PENDING_EVENTS
+            marker = events.restart(after, record.attempts)
+        started = await self.store.update_status(
+            record.id, "in_progress", only_if=UNFINISHED, events=[marker] if marker else None
+        )
+        if started and marker is not None:
+            await self.store.clear_events(record.id, before=marker.seq)
+        return started
 
     async def _run(self, record: InteractionRecord, events: "TurnEvents") -> TurnOutcome:
         emit, stored = events.emit, events.stored

@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 _MEDIA = frozenset({"image", "audio", "video", "document"})
+#: interstate's event for a turn that starts over after its server stopped: the steps of the
+#: events before it belong to an abandoned run.
+TURN_RESTARTED = "interstate.turn_restarted"
 
 
 class StepAccumulator:
@@ -66,9 +69,12 @@ class StepAccumulator:
                 self.steps[index]["arguments"] = {"_raw": text}
 
     def apply_event(self, event: dict[str, Any]) -> None:
-        """Feed one SSE event's data (other event types are ignored)."""
+        """Feed one SSE event's data (other event types are ignored; ``TURN_RESTARTED``
+        drops what was accumulated)."""
         kind = event.get("event_type")
-        if kind == "step.start":
+        if kind == TURN_RESTARTED:
+            self.steps, self._arguments = [], {}
+        elif kind == "step.start":
             self.start(event["index"], event.get("step") or {})
         elif kind == "step.delta":
             self.delta(event["index"], event.get("delta") or {})

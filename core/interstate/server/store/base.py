@@ -177,7 +177,9 @@ class Store(abc.ABC):
     async def events_after(self, interaction_id: str, seq: int) -> list[StoredEvent]: ...
 
     @abc.abstractmethod
-    async def clear_events(self, interaction_id: str) -> None: ...
+    async def clear_events(self, interaction_id: str, *, before: int) -> None:
+        """Drop the interaction's events numbered below ``before`` (a resumed turn's earlier
+        run: see ``runner.TurnRunner.run``)."""
 
     # -- background jobs ----------------------------------------------------------------
     @abc.abstractmethod

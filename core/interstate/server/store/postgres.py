@@ -401,8 +401,10 @@ class PostgresStore(Store):
         )
         return [StoredEvent(row["seq"], row["data"]) for row in rows]
 
-    async def clear_events(self, interaction_id: str) -> None:
-        await self._write("DELETE FROM events WHERE interaction_id = %s", (interaction_id,))
+    async def clear_events(self, interaction_id: str, *, before: int) -> None:
+        await self._write(
+            "DELETE FROM events WHERE interaction_id = %s AND seq < %s", (interaction_id, before)
+        )
 
     # -- background jobs ----------------------------------------------------------------
     async def unfinished_owners(self) -> set[str]:

@@ -324,8 +324,10 @@ class SqliteStore(Store):
         ) as cursor:
             return [StoredEvent(row[0], json.loads(row[1])) for row in await cursor.fetchall()]
 
-    async def clear_events(self, interaction_id: str) -> None:
-        await self._write("DELETE FROM events WHERE interaction_id = ?", (interaction_id,))
+    async def clear_events(self, interaction_id: str, *, before: int) -> None:
+        await self._write(
+            "DELETE FROM events WHERE interaction_id = ? AND seq < ?", (interaction_id, before)
+        )
 
     # -- background jobs ----------------------------------------------------------------
     async def unfinished_owners(self) -> set[str]:
