@@ -5,6 +5,7 @@ echoed by GET; the deprecated response fields are mapped onto ``response_format`
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, AsyncIterator, Callable
@@ -413,3 +414,68 @@ def test_serve_lenient_requests_flag_and_env(tmp_path: Any, how: str, monkeypatc
         strict = httpx.post(server.url + CREATE, json=body(labels={"Bad": "x"}), timeout=30)
         assert strict.status_code == 400
     assert 'Unknown name "sytem_instruction"' in log.read_text()
+
+
+# -- every step, content and annotation type ---------------------------------------------------
+
+TEXT = {"type": "text", "text": "cited", "annotations": [
+    {"type": "url_citation", "url": "u", "title": "t", "start_index": 0, "end_index": 1},
+    {"type": "file_citation", "document_uri": "d", "file_name": "f", "page_number": 1},
+    {"type": "place_citation", "place_id": "p", "name": "n", "review_snippets": [{"review_id": "r"}]},
+    {"type": "speech_metadata", "speaker": "s", "style": "calm"},
+    {"type": "word_info", "text": "w", "speaker": "s", "start_offset": "0s", "end_offset": "1s"},
+]}  # fmt: skip
+IMAGE = {"type": "image", "data": "aGk=", "mime_type": "image/png"}
+EVERY_STEP: list[dict[str, Any]] = [
+    {"type": "user_input", "content": [TEXT, *MEDIA[1:]]},
+    {"type": "thought", "signature": "c2ln", "summary": [{"type": "text", "text": "hm"}]},
+    {"type": "model_output", "content": [{"type": "text", "text": "out"}, IMAGE]},
+    {"type": "function_call", "id": "c1", "name": "f", "arguments": {"a": 1}},
+    {"type": "function_result", "call_id": "c1", "name": "f", "result": {"ok": True}, "is_error": False},
+    {"type": "code_execution_call", "id": "c2", "arguments": {"code": "print(1)", "language": "python"}},
+    {"type": "code_execution_result", "call_id": "c2", "result": "1"},
+    {"type": "google_search_call", "id": "c3", "arguments": {"queries": ["q"]}, "search_type": "web_search"},
+    {"type": "google_search_result", "call_id": "c3", "result": [{"search_suggestions": "s"}]},
+    {"type": "google_maps_call", "id": "c4", "arguments": {"queries": ["q"]}},
+    {"type": "google_maps_result", "call_id": "c4", "result": [{"places": [{"place_id": "p"}],
+                                                                "widget_context_token": "w"}]},
+    {"type": "url_context_call", "id": "c5", "arguments": {"urls": ["https://example.com"]}},
+    {"type": "url_context_result", "call_id": "c5", "result": [{"url": "u", "status": "success"}]},
+    {"type": "file_search_call", "id": "c6"},
+    {"type": "file_search_result", "call_id": "c6"},
+    {"type": "mcp_server_tool_call", "id": "c7", "name": "t", "server_name": "s", "arguments": {}},
+    {"type": "mcp_server_tool_result", "call_id": "c7", "name": "t", "server_name": "s", "result": "r"},
+    {"type": "retrieval_call", "id": "c8", "arguments": {"queries": ["q"]}, "retrieval_type": "rag_store"},
+    {"type": "retrieval_result", "call_id": "c8", "is_error": False},
+    {"type": "processing_call", "id": "c9"},
+    {"type": "processing_result", "call_id": "c9"},
+    {"type": "user_input", "content": [{"type": "text", "text": "and now?"}]},
+]
+
+
+async def test_every_step_content_and_annotation_type_is_accepted_and_echoed(http: httpx.AsyncClient) -> None:
+    assert {s["type"] for s in EVERY_STEP} == set(sdk_models.tags(sdk_models.sdk.Step))
+    created = await http.post(CREATE, json=body(input=EVERY_STEP))
+    assert created.status_code == 200, created.text
+    assert [s["type"] for s in created.json()["steps"]] == ["model_output"]
+    got = (await http.get(f"{CREATE}/{created.json()['id']}")).json()
+    assert got["steps"][: len(EVERY_STEP)] == EVERY_STEP
+    assert [s["type"] for s in got["steps"][len(EVERY_STEP):]] == ["model_output"]
+
+
+async def test_a_recorded_turns_stream_carries_content_deltas_and_whole_tool_steps(
+    http: httpx.AsyncClient,
+) -> None:
+    recorded = await http.post("/v1beta/interstate/record", json={
+        "model": MODEL, "input": EVERY_STEP[:1], "steps": EVERY_STEP[1:-1]})  # fmt: skip
+    assert recorded.status_code == 200, recorded.text
+    r = await http.get(f"{CREATE}/{recorded.json()['id']}", params={"stream": "true"})
+    events = [json.loads(line[5:]) for line in r.text.splitlines() if line.startswith("data:")]
+    kinds = [e["event_type"] for e in events]
+    assert kinds[0] == "interaction.created" and kinds[-2:] == ["interaction.status_update",
+                                                                "interaction.completed"]
+    deltas = {e["delta"]["type"] for e in events if e["event_type"] == "step.delta"}
+    assert deltas == {"thought_summary", "thought_signature", "text", "image"}
+    whole = [e["step"] for e in events if e["event_type"] == "step.start"][2:]
+    assert whole == EVERY_STEP[3:-1]  # tool steps: one step.start with the whole step, no deltas
+    assert kinds.count("step.stop") == kinds.count("step.start") == len(EVERY_STEP) - 2

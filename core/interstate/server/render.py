@@ -21,6 +21,7 @@ ECHOED_CONFIG = (
     "service_tier",
     "webhook_config",
     "environment",
+    "cached_content",  # deprecated; echoed as §4.1 says, never used (history is server-side)
 )
 
 TERMINAL_EVENTS = frozenset({"interaction.completed", "error"})
