@@ -277,6 +277,25 @@ def test_unusable_success_responses(rec: Recorder, response: httpx.Response) -> 
     assert info.value.status_code == response.status_code
 
 
+@pytest.mark.parametrize(
+    "body, charset",
+    [
+        ('{"id": "v1_big", "status": "completed", "novel": 123456789012345678901234}', "utf-8"),
+        ('{"id": "v1_utf16", "status": "completed", "labels": {"k": "caf\u00e9"}}', "utf-16"),
+    ],
+    ids=["int-beyond-64-bits", "utf-16-body"],
+)
+def test_bodies_parse_exactly(rec: Recorder, body: str, charset: str) -> None:
+    """Integers past 64 bits stay integers, and a UTF-16 body is JSON too (orjson, tried for
+    speed, turns such an int into a float and refuses UTF-16: not a parser for responses)."""
+    expected = json.loads(body)
+    rec.reply = lambda request: httpx.Response(
+        200, content=body.encode(charset), headers={"content-type": f"application/json; charset={charset}"}
+    )
+    interaction = make_client(rec).interactions.get(expected["id"])
+    assert interaction.to_wire() == expected
+
+
 def test_unknown_fields_are_kept(rec: Recorder) -> None:
     payload = {"id": "v1_x", "status": "brand_new_status", "object": "interaction", "novel": {"a": 1},
                "steps": [{"type": "model_output", "content": [{"type": "text", "text": "Hi"}]},

@@ -87,3 +87,46 @@ def test_cold_filtered_lists_take_a_few_requests_whatever_they_match(url: str) -
                 assert "Refs by prefix" not in _Counting.sent, _Counting.sent
         with _cold(url) as saver:  # with a filter that matches nothing
             assert list(saver.list(config, filter={"user": "nobody"}, limit=limit)) == []
+
+
+class _Trimmed(MessagesState):
+    #: The conversation so far, in a dict (a blob holding a range of the messages channel).
+    history: dict[str, Any]
+    summary: str
+
+
+def test_a_cold_read_rebuilds_trimmed_channels_blobs_and_ranges_as_they_were_written(url: str) -> None:
+    """The head is rebuilt alone (running lists, no state per ancestor): messages cut and
+    extended, a blob channel kept across turns, and a blob holding a range of another
+    channel's messages (as it was at its own checkpoint) all read back as written."""
+    from langchain_core.messages import RemoveMessage
+
+    def answer(state: _Trimmed) -> dict[str, Any]:
+        messages = state["messages"]
+        update: dict[str, Any] = {"messages": [AIMessage(f"answer {len(messages)}")]}
+        if len(messages) > 5:  # drop the oldest two
+            update["messages"] = [RemoveMessage(id=m.id) for m in messages[:2]] + update["messages"]
+        if len(messages) <= 5:  # the messages so far: a prefix of the channel after this step
+            update["history"] = {"so_far": list(messages)}
+        if len(messages) % 3 == 1:
+            update["summary"] = f"summary at {len(messages)}"
+        return update
+
+    thread = f"trim-{uuid.uuid4()}"
+    config = {"configurable": {"thread_id": thread}}
+    with InteractionsSaver.from_url(url) as writer:
+        graph = StateGraph(_Trimmed).add_node(answer).add_edge(START, "answer").compile(checkpointer=writer)
+        for turn in range(9):
+            graph.invoke({"messages": [HumanMessage(f"question {turn}", id=f"q{turn}")]}, config)
+        written = writer.get_tuple(config)
+        history = [(found.config, found.checkpoint["channel_values"]) for found in writer.list(config)]
+    assert written.checkpoint["channel_values"]["history"], "the graph stored no history"
+    with _cold(url) as cold:
+        head = cold.get_tuple(config)
+    assert _Counting.sent == ["Refs"]
+    assert _view(head) == _view(written)
+    assert head.checkpoint["channel_values"] == written.checkpoint["channel_values"]
+    assert head.checkpoint["channel_versions"] == written.checkpoint["channel_versions"]
+    assert head.checkpoint["ts"] == written.checkpoint["ts"]
+    with _cold(url) as cold:  # every checkpoint, each with its own values (a state per ancestor)
+        assert [(found.config, found.checkpoint["channel_values"]) for found in cold.list(config)] == history

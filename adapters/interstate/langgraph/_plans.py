@@ -59,7 +59,7 @@ from ._state import (
     State,
     Stored,
     _config,
-    build_state,
+    Rebuild,
     scope,
     decode_channel,
     paused_gc,
@@ -125,9 +125,10 @@ class SaverCore(WritePlans, MaintenancePlans):
 
     # -- reading ------------------------------------------------------------------------
     def materialize(self, iid: str, ns: Namespace, known: dict[str, Stored],
-                    local: dict[str, State] | None = None) -> Plan:  # fmt: skip
+                    local: dict[str, State] | None = None, ancestors: bool = True) -> Plan:  # fmt: skip
         """The state of checkpoint ``iid`` (None if it is not stored): walks up to a cached
-        ancestor, fetching the chain in one call when ancestors are missing."""
+        ancestor, fetching the chain in one call when ancestors are missing. The ancestors'
+        states are kept too (``list`` reads them next), unless ``ancestors`` is False."""
         local = {} if local is None else local
         path: list[Stored] = []
         cursor: str | None = iid
@@ -148,6 +149,8 @@ class SaverCore(WritePlans, MaintenancePlans):
                 break
             path.append(stored)
             cursor = ns.parent_iid(stored)
+        if not path:
+            return local.get(iid) or self.states.get(iid)
         turns: dict[str, Stored] = {}
         for stored in path:  # the model turns the checkpoints continue, first
             for side in stored.book.get("s") or []:
@@ -160,13 +163,15 @@ class SaverCore(WritePlans, MaintenancePlans):
                 if turn is not None:
                     self.turns.put(turn_id, turn)
                     turns[turn_id] = turn
+        # The walk stopped at a cached state (the oldest's parent), a missing one, or a root.
+        parent = (local.get(cursor) or self.states.get(cursor)) if cursor is not None else None
+        rebuild = Rebuild(parent, turns, self.serde)
         with paused_gc():
             for stored in reversed(path):
-                parent_iid = ns.parent_iid(stored)
-                parent = (local.get(parent_iid) or self.states.get(parent_iid)) if parent_iid else None
-                state = build_state(stored, ns, parent, turns, self.serde)
-                local[stored.id] = state
-                self.states.put(stored.id, state)
+                state = rebuild.step(stored, ns, snapshot=ancestors or stored is path[0])
+                if state is not None:
+                    local[stored.id] = state
+                    self.states.put(stored.id, state)
         return local.get(iid) or self.states.get(iid)
 
     def _holders(self, ns: Namespace, refs: set[str], known: dict[str, Stored],
@@ -298,7 +303,7 @@ class SaverCore(WritePlans, MaintenancePlans):
         known: dict[str, Stored] = {a.id: a for a in ref.chain}
         known.update({stored.id: stored, **{c.id: c for c in children}})
         local: dict[str, State] = {}
-        state = yield from self.materialize(stored.id, ns, known, local)
+        state = yield from self.materialize(stored.id, ns, known, local, ancestors=False)
         if state is None:
             return None
         if stored is head:

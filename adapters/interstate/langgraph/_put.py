@@ -92,7 +92,7 @@ class WritePlans:
         cid, parent_cid = checkpoint["id"], config["configurable"].get("checkpoint_id")
         iid = ns.iid(cid)
         piid = ns.iid(parent_cid) if parent_cid else None
-        parent = (yield from self.materialize(piid, ns, {})) if piid else None
+        parent = (yield from self.materialize(piid, ns, {}, ancestors=False)) if piid else None
         consumed, raced = self._claim(piid) if piid else (None, False)
         with self.guard:  # writes sent before this put, for a thread the server did not have
             early = self.early.pop(iid, None)

@@ -40,6 +40,13 @@ def _iso_to_int(ts: str) -> int | None:
     return micros if _int_to_ts(micros) == ts else None
 
 
+def _micros_of(skeleton: dict[str, Any]) -> int | None:
+    """A full skeleton's timestamp in microseconds (kept by ``expand_skeleton``: a chain's
+    rebuild would parse every timestamp again as the next checkpoint's parent)."""
+    micros = skeleton.get("us")
+    return micros if micros is not None else _ts_to_int(skeleton["ts"])
+
+
 def _int_to_ts(micros: int) -> str:
     return (_EPOCH + timedelta(microseconds=micros)).isoformat()
 
@@ -60,7 +67,7 @@ def compress_skeleton(
     if checkpoint.get("v", 4) != 4:
         out["v"] = checkpoint.get("v")
     micros = _ts_to_int(checkpoint.get("ts"))
-    before = _ts_to_int(parent["ts"]) if parent is not None else None
+    before = _micros_of(parent) if parent is not None else None
     if micros is not None and before is not None:
         out["d"] = micros - before
     elif micros is not None:
@@ -116,9 +123,11 @@ def _names(stored: dict[str, Any], one: Any, many: Any) -> dict[str, Any]:
     return out
 
 
-def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None) -> dict[str, Any]:
+def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None,
+                    with_ts: bool = True) -> dict[str, Any]:  # fmt: skip
     """The full skeleton: ``v``, ``ts``, ``channel_versions``, ``versions_seen``,
-    ``updated_channels`` and ``x`` (other keys, still encoded)."""
+    ``updated_channels`` and ``x`` (other keys, still encoded). Without ``with_ts``, ``ts``
+    is left out where ``us`` says it (for a checkpoint that is only the next one's parent)."""
     stored = _names(stored, unpack_name, unpack_names)
     if "cv" in stored:
         versions = dict(stored.get("cv") or {})
@@ -139,11 +148,13 @@ def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None) -> di
     else:
         raise LookupError("a checkpoint stored as a delta needs its parent checkpoint, which is gone")
     if "d" in stored:
-        if parent is None or _ts_to_int(parent["ts"]) is None:
+        before = _micros_of(parent) if parent is not None else None
+        if before is None:
             raise LookupError("a checkpoint timestamp stored as a delta needs its parent")
-        ts = _int_to_ts(_ts_to_int(parent["ts"]) + stored["d"])  # type: ignore[operator]
+        micros: int | None = before + stored["d"]
     else:
-        ts = _int_to_ts(stored["t"]) if "t" in stored else stored.get("ts", "")
+        micros = stored.get("t")
+    ts = stored.get("ts", "") if micros is None else _int_to_ts(micros) if with_ts else None
     updated = stored.get("u")
     if updated is not None:
         updated = [changed[c] if type(c) is int else c for c in updated]
@@ -154,6 +165,8 @@ def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None) -> di
         "versions_seen": seen,
         "updated_channels": updated,
         "x": stored.get("x") or {},
+        #: The timestamp in microseconds since the epoch, when it converts exactly (or None).
+        "us": micros,
         #: Channels whose version this checkpoint set (absent from its values = empty).
         "changed": changed,
     }

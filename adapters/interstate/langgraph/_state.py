@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -212,6 +213,11 @@ class Namespace:
         return self._decode(stored.parent) if stored.parent else None
 
     def parent_iid(self, stored: Stored) -> str | None:
+        if "p" not in stored.book:  # the parent is the previous interaction (a packed uuid)
+            parent = stored.parent
+            if not parent or parent.startswith("=") or self._decode(parent) is None:
+                return None
+            return parent
         parent = self.parent_id(stored)
         return self.iid(parent) if parent else None
 
@@ -418,61 +424,98 @@ def pack_spec(refs: list[Any], keep: int | None) -> Any:
     return refs[0] if len(refs) == 1 else refs
 
 
-def build_state(stored: Stored, ns: Namespace, parent: State | None, turns: dict[str, Stored],
-                serde: Any) -> State:  # fmt: skip
-    """A checkpoint's state from its interaction and its parent's state."""
-    book = stored.book
-    skeleton = expand_skeleton(book, parent.skeleton if parent is not None else None)
-    versions = skeleton["channel_versions"]
-    changed = set(skeleton["changed"])
-    own_messages = tuple(stored_messages(stored, turns, serde))
-    parent_messages = parent.stored if parent is not None else ()
-    values: dict[str, Any] = {}
-    lookup = resolver(own_messages, parent_messages, values=values)
-    keep: dict[str, int] = {}
-    hashes: dict[str, bytes] = {}
-    own: set[str] = set(changed)
-    for channel, packed in unpack_names(book.get("m") or {}).items():
-        spec = unpack_spec(packed)
-        base_list = parent.messages(channel) if parent is not None else None
-        kept = int(spec.get("k", len(base_list) if base_list is not None else 0))
-        base = base_list[:kept] if base_list is not None else ()
-        new = tuple(lookup(ref) for ref in spec.get("n") or [])
-        values[channel] = base + new
-        keep[channel] = len(base)
-        # Extended only from a parent's hash: a chain rebuilt cold computes none, and the next
-        # put hashes the head's messages once (a read never pays for it).
-        start = (
-            parent.hashes.get(channel)
-            if parent is not None and base_list is not None and kept == len(base_list)
-            else None
+class Rebuild:
+    """Checkpoint states rebuilt from their interactions, oldest first, each from the one
+    before: ``step`` applies the next checkpoint of a chain.
+
+    Message channels are kept as running lists, extended and cut in place, so rebuilding a
+    chain is linear in its length; a ``State`` (tuples: a copy of every message channel) is
+    made only for the steps that ask for one — a read of the head asks for the head alone.
+    """
+
+    def __init__(self, parent: State | None, turns: dict[str, Stored], serde: Any) -> None:
+        self.turns = turns
+        self.serde = serde
+        self.skeleton: dict[str, Any] | None = parent.skeleton if parent is not None else None
+        #: The messages the last checkpoint stores (its children's negative references).
+        self.stored: tuple[BaseMessage, ...] = parent.stored if parent is not None else ()
+        self.values: dict[str, Any] = (
+            {k: list(v) if type(v) is tuple else v for k, v in parent.values.items()}
+            if parent is not None else {}
+        )  # fmt: skip
+        self.hashes: dict[str, bytes] = dict(parent.hashes) if parent is not None else {}
+
+    def step(self, stored: Stored, ns: Namespace, snapshot: bool) -> State | None:
+        """Apply checkpoint ``stored``; its ``State`` if ``snapshot``."""
+        book = stored.book
+        parent = self.skeleton
+        skeleton = expand_skeleton(book, parent, with_ts=snapshot)
+        versions = skeleton["channel_versions"]
+        before = parent["channel_versions"] if parent is not None else {}
+        own_messages = tuple(stored_messages(stored, self.turns, self.serde))
+        #: The checkpoint's channel values as tuples, for channel ranges in its blobs (filled
+        #: below when a snapshot or such a blob needs them).
+        frame: dict[str, Any] = {}
+        lookup = resolver(own_messages, self.stored, values=frame)
+        values: dict[str, Any] = {}
+        keep: dict[str, int] = {}
+        hashes: dict[str, bytes] = {}
+        own: set[str] = set(skeleton["changed"])
+        for channel, packed in unpack_names(book.get("m") or {}).items():
+            spec = unpack_spec(packed)
+            base = self.values.get(channel)
+            base = base if type(base) is list else None
+            kept = int(spec.get("k", len(base) if base is not None else 0))
+            new = [lookup(ref) for ref in spec.get("n") or []]
+            # Extended only from a parent's hash: a chain rebuilt cold computes none, and the
+            # next put hashes the head's messages once (a read never pays for it).
+            start = self.hashes.get(channel) if base is not None and kept == len(base) else None
+            if start is not None:
+                hashes[channel] = chain_hash(new, start)
+            if base is None:
+                base = []
+            del base[kept:]
+            keep[channel] = len(base)
+            base += new
+            values[channel] = base
+            own.add(channel)
+        ranges = False
+        for channel, encoded in unpack_names(book.get("b") or {}).items():
+            own.add(channel)
+            if encoded != ["e"]:
+                values[channel] = Blob(encoded, lookup)
+                ranges = ranges or _has_range(encoded)
+        for channel, value in self.values.items():
+            if channel in own or channel not in versions or before.get(channel) != versions[channel]:
+                continue
+            values[channel] = value
+            if channel in self.hashes:
+                hashes[channel] = self.hashes[channel]
+        self.values = _only(values, versions)
+        self.hashes = hashes
+        self.skeleton = skeleton
+        self.stored = own_messages
+        if snapshot or ranges:
+            frame.update({k: tuple(v) if type(v) is list else v for k, v in self.values.items()})
+        if not snapshot:
+            return None
+        return State(
+            interaction_id=stored.id,
+            checkpoint_id=ns.checkpoint_id(stored),
+            parent_id=ns.parent_id(stored),
+            skeleton=skeleton,
+            metadata={k: v for k, v in stored.metadata.items() if k != BOOK},
+            md=book.get("md") or {},
+            stored=own_messages,
+            values=frame,
+            keep=keep,
+            hashes=hashes,
         )
-        if start is not None:
-            hashes[channel] = chain_hash(new, start)
-        own.add(channel)
-    for channel, encoded in unpack_names(book.get("b") or {}).items():
-        own.add(channel)
-        if encoded != ["e"]:
-            values[channel] = Blob(encoded, lookup)
-    for channel, version in versions.items():
-        if channel in own or parent is None or parent.versions.get(channel) != version:
-            continue
-        if channel in parent.values:
-            values[channel] = parent.values[channel]
-            if channel in parent.hashes:
-                hashes[channel] = parent.hashes[channel]
-    return State(
-        interaction_id=stored.id,
-        checkpoint_id=ns.checkpoint_id(stored),
-        parent_id=ns.parent_id(stored),
-        skeleton=skeleton,
-        metadata={k: v for k, v in stored.metadata.items() if k != BOOK},
-        md=book.get("md") or {},
-        stored=own_messages,
-        values=_only(values, versions),
-        keep=keep,
-        hashes=hashes,
-    )
+
+
+def _has_range(encoded: Any) -> bool:
+    """Whether a stored value holds a channel range (``$X``: see ``_codec``)."""
+    return type(encoded) is list and encoded[:1] == ["m"] and '"$X"' in json.dumps(encoded[1])
 
 
 def decode_channel(value: Any, serde: Any) -> Any:
