@@ -191,6 +191,15 @@ class StoreModel(RuleBasedStateMachine):
             assert [r.depth for r in chain] == list(range(len(path)))
 
     @invariant()
+    def descendants_are_the_living_below(self) -> None:
+        for interaction_id in self.live_ids[:3]:
+            below = self.run(self.store.descendants(self.tenant, interaction_id))
+            expected = {i for i in self.live if i != interaction_id and interaction_id in self.path(i)}
+            assert {r.id for r in below} == expected
+            order = [r.id for r in below]  # parents before children
+            assert all(self.parent[i] not in order[k:] for k, i in enumerate(order))
+
+    @invariant()
     def lists_match_the_model(self) -> None:
         assert self.listed() == self.by_age(self.live)
         for label in LABELS:
