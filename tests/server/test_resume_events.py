@@ -1,8 +1,9 @@
 """A turn taken over after its server died continues its event ids and says it restarted (issue 13).
 
-Server A runs a streamed turn, stores part of its events (one flush of ``MAX_PENDING_EVENTS``)
-and shows more live, then dies: its lease stays, nothing is handed back. Server B, on the same
-database, claims the turn once the lease has expired and runs it again. A reader that saw A's
+Server A runs a streamed turn, stores its events (on SQLite one flush of ``MAX_PENDING_EVENTS``,
+showing more live; PostgreSQL stores each one), then dies: its lease stays, nothing is handed
+back. Server B, on the same database, claims the turn once the lease has expired and runs it
+again. A reader that saw A's
 events and resumes on B with ``last_event_id`` must get the restart and B's whole run, not B's
 events after that id (which, with ids restarting at 1, spliced B's text onto A's).
 """
@@ -59,7 +60,9 @@ async def test_a_taken_over_turn_continues_its_ids_and_says_it_restarted(db_url:
         await until(lambda: len(a.runner.live.get(interaction_id, ())) > MAX_PENDING_EVENTS + 5)
         seen = [e.data for e in a.runner.live[interaction_id]]
         stored = await a.store.events_after(interaction_id, 0)
-        assert MAX_PENDING_EVENTS <= len(stored) < len(seen)  # some were shown but never stored
+        assert stored
+        if not a.store.writes_each_event:  # SQLite: some were shown but never stored
+            assert MAX_PENDING_EVENTS <= len(stored) < len(seen)
 
         async def nothing(interaction_id: str) -> None:  # A dies: its lease is not handed back
             return None

@@ -54,7 +54,9 @@ class TurnEvents:
     """Numbers one turn's events and delivers them: at once to in-process followers (``live``)
     and to ``queue`` (unstored streams), and in batches to the store — at the end of each step,
     and the rest with the final status — so a streamed turn costs a few writes, not one per
-    delta. A crash loses nothing that matters: a resumed turn restarts its stream (``restart``)."""
+    delta; except on a store that ``writes_each_event`` (PostgreSQL, whose readers on other
+    servers are woken for each one). A crash loses nothing that matters: a resumed turn
+    restarts its stream (``restart``)."""
 
     def __init__(
         self,
@@ -92,7 +94,8 @@ class TurnEvents:
             return
         self.live.append(event)
         self._pending.append(event)
-        if data["event_type"] == "step.stop" or len(self._pending) >= MAX_PENDING_EVENTS:
+        if (data["event_type"] == "step.stop" or self.store.writes_each_event
+                or len(self._pending) >= MAX_PENDING_EVENTS):  # fmt: skip
             await self.store.append_events(self.interaction_id, self._pending)
             self._pending = []
         self.hub.publish(self.interaction_id)

@@ -108,6 +108,7 @@ class InteractionService:
         return service
 
     async def start(self) -> None:
+        await self.store.listen(self.runner.hub.publish)  # other processes' events wake followers
         self.worker.start()
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 #: Kinds of interaction: ``model`` turns run a provider; ``record`` turns were stored as given.
 KIND_MODEL = "model"
@@ -105,6 +105,15 @@ class Store(abc.ABC):
     #: Whether ``here()`` (a context manager) runs batches, ref reads and reads of interactions
     #: in the calling thread without suspending (``EmbeddedServer.serve_here``).
     serves_here = False
+    #: Whether a running turn writes each event at once (readers in other processes then get
+    #: it promptly, see ``listen``) rather than in batches at the end of each step.
+    writes_each_event = False
+
+    async def listen(self, wake: Callable[[str], None]) -> None:
+        """Call ``wake(interaction_id)`` whenever any process stores events of the interaction
+        or changes its status, until ``close``; stores that cannot tell do nothing (followers
+        then poll)."""
+        return None
 
     # -- interactions -------------------------------------------------------------------
     @abc.abstractmethod

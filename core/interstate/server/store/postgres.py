@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -31,6 +31,7 @@ from psycopg.types.json import Json, set_json_dumps
 
 from interstate.server.store import batch, generations, postgres_ops
 from interstate.server.store.postgres_here import Blocking, SyncPool
+from interstate.server.store.postgres_listen import NOTIFY_SQL, Listener
 from interstate.server.store.base import (
     KIND_MODEL,
     InteractionRecord,
@@ -229,11 +230,21 @@ class PostgresStore(Store):
 
     #: ``here()`` runs batches, ref reads and reads of interactions in the calling thread.
     serves_here = True
+    #: Each event is committed (without waiting for its flush to disk: a lost event is
+    #: harmless, a resumed turn restarts its stream) and notified as it comes.
+    writes_each_event = True
 
     def __init__(self, pool: _Pool) -> None:
         self._pool = pool
         self._sync = SyncPool(pool.conninfo, _dumps, pool.size)
         self._here = threading.local()
+        self._listener: Listener | None = None
+
+    async def listen(self, wake: Callable[[str], None]) -> None:
+        """Wake on other servers' events too (``postgres_listen``)."""
+        if self._listener is None:
+            self._listener = Listener(self._pool.conninfo, wake)
+            await self._listener.start()
 
     @contextlib.contextmanager
     def here(self) -> Iterator[None]:
@@ -363,6 +374,8 @@ class PostgresStore(Store):
             changed = (await conn.execute(statement, params)).rowcount > 0
             if changed and events:
                 await self._append_events_in(conn, interaction_id, events)
+            if changed:
+                await conn.execute(NOTIFY_SQL, (interaction_id,))
         return changed
 
     async def merge_metadata(
@@ -381,7 +394,9 @@ class PostgresStore(Store):
     # -- events -------------------------------------------------------------------------
     async def append_events(self, interaction_id: str, events: list[StoredEvent]) -> None:
         async with self._transaction() as conn:
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await self._append_events_in(conn, interaction_id, events)
+            await conn.execute(NOTIFY_SQL, (interaction_id,))
 
     @staticmethod
     async def _append_events_in(
@@ -453,6 +468,8 @@ class PostgresStore(Store):
             )
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self._pool.close()
         self._sync.close()
 
