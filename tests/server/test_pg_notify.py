@@ -10,7 +10,7 @@ step is still open on A (before, events reached the store only when a step ended
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NamedTuple
 
 import pytest
 
@@ -55,30 +55,33 @@ async def next_event(events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
     return await asyncio.wait_for(anext(events), BOUND)
 
 
-async def test_a_reader_on_another_replica_is_woken_for_each_event(
+class Replicas(NamedTuple):
+    a: InteractionService  # runs the turn
+    b: InteractionService  # follows it
+    gated: GatedProvider
+    interaction_id: str
+    #: B's stream of the turn, read up to its ``step.start`` (from the store).
+    events: AsyncIterator[dict[str, Any]]
+
+
+@pytest.fixture
+async def replicas(
     postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AsyncIterator[Replicas]:
+    """A foreground turn running on A (under A's lease: B's worker does not claim it), waiting
+    in its step, and B following it with a poll interval of an hour."""
     monkeypatch.setattr(service_module, "FOLLOW_POLL_SECONDS", 3600.0)
     url = create_schema(postgres_admin_url)
     gated = GatedProvider()
     a = await InteractionService.open(url, ProviderRegistry([("gated*", gated)]), lease_seconds=600)
     b = await InteractionService.open(url, ProviderRegistry([]), lease_seconds=600)
     try:
-        # A foreground turn: A runs it under its lease, B's worker does not claim it.
         stream = await a.create("t", {"model": "gated", "input": "go", "stream": True})
         interaction_id = (await next_event(stream))["interaction"]["id"]  # type: ignore[arg-type]
         events = (await b.follow("t", interaction_id)).__aiter__()
         kinds = [(await next_event(events))["event_type"] for _ in range(3)]
         assert kinds == ["interaction.created", "interaction.status_update", "step.start"]
-        gated.opened.set()  # B waits on the store; only A's NOTIFY can wake it for the delta
-        delta = await next_event(events)
-        assert delta["event_type"] == "step.delta" and delta["delta"]["text"] == "first"
-        assert interaction_id in a.runner.tasks  # the step is still open on A
-        assert b.runner.tasks == {}  # and B does not run the turn
-        gated.gate.set()
-        rest = [(await next_event(events))["event_type"] for _ in range(4)]
-        assert rest == ["step.delta", "step.stop", "interaction.status_update", "interaction.completed"]
-        assert (await b.get("t", interaction_id))["status"] == "completed"
+        yield Replicas(a, b, gated, interaction_id, events)
         await stream.aclose()  # type: ignore[union-attr]
     finally:
         gated.opened.set()
@@ -87,28 +90,21 @@ async def test_a_reader_on_another_replica_is_woken_for_each_event(
         await b.close()
 
 
-async def test_a_status_change_on_another_replica_wakes_its_followers(
-    postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_reader_on_another_replica_is_woken_for_each_event(replicas: Replicas) -> None:
+    a, b, gated, interaction_id, events = replicas
+    gated.opened.set()  # B waits on the store; only A's NOTIFY can wake it for the delta
+    delta = await next_event(events)
+    assert delta["event_type"] == "step.delta" and delta["delta"]["text"] == "first"
+    assert interaction_id in a.runner.tasks  # the step is still open on A
+    assert b.runner.tasks == {}  # and B does not run the turn
+    gated.gate.set()
+    rest = [(await next_event(events))["event_type"] for _ in range(4)]
+    assert rest == ["step.delta", "step.stop", "interaction.status_update", "interaction.completed"]
+    assert (await b.get("t", interaction_id))["status"] == "completed"
+
+
+async def test_a_status_change_on_another_replica_wakes_its_followers(replicas: Replicas) -> None:
     """A turn cancelled on the server running it ends the stream a reader follows on another."""
-    monkeypatch.setattr(service_module, "FOLLOW_POLL_SECONDS", 3600.0)
-    url = create_schema(postgres_admin_url)
-    gated = GatedProvider()
-    a = await InteractionService.open(url, ProviderRegistry([("gated*", gated)]), lease_seconds=600)
-    b = await InteractionService.open(url, ProviderRegistry([]), lease_seconds=600)
-    try:
-        stream = await a.create("t", {"model": "gated", "input": "go", "stream": True})
-        first = await next_event(stream)  # type: ignore[arg-type]
-        interaction_id = first["interaction"]["id"]
-        events = (await b.follow("t", interaction_id)).__aiter__()
-        seen = [(await next_event(events))["event_type"] for _ in range(3)]
-        assert seen[-1] == "step.start"
-        assert (await a.cancel("t", interaction_id))["status"] == "cancelled"
-        assert (await next_event(events))["event_type"] == "interaction.status_update"
-        assert (await next_event(events))["event_type"] == "interaction.completed"
-        await stream.aclose()  # type: ignore[union-attr]
-    finally:
-        gated.opened.set()
-        gated.gate.set()
-        await a.close()
-        await b.close()
+    assert (await replicas.a.cancel("t", replicas.interaction_id))["status"] == "cancelled"
+    assert (await next_event(replicas.events))["event_type"] == "interaction.status_update"
+    assert (await next_event(replicas.events))["event_type"] == "interaction.completed"
