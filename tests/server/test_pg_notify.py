@@ -10,8 +10,10 @@ step is still open on A (before, events reached the store only when a step ended
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, AsyncIterator, NamedTuple
 
+import psycopg
 import pytest
 
 from interstate.server import service as service_module
@@ -26,6 +28,7 @@ from interstate.server.providers.base import (
     ProviderItem,
 )
 from interstate.server.service import InteractionService
+from interstate.server.store.postgres_listen import CHANNEL, NOTIFY_SQL, Listener
 
 from .postgres_support import create_schema
 
@@ -108,3 +111,36 @@ async def test_a_status_change_on_another_replica_wakes_its_followers(replicas: 
     assert (await replicas.a.cancel("t", replicas.interaction_id))["status"] == "cancelled"
     assert (await next_event(replicas.events))["event_type"] == "interaction.status_update"
     assert (await next_event(replicas.events))["event_type"] == "interaction.completed"
+
+
+async def test_the_listener_comes_back_after_its_connection_drops(postgres_admin_url: str) -> None:
+    url = create_schema(postgres_admin_url)
+    woken: list[str] = []
+    listener = Listener(url, woken.append)
+    await listener.start()
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(NOTIFY_SQL, ("before",))
+            await until(lambda: "before" in woken)
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query = %s AND pid <> pg_backend_pid()", (f"LISTEN {CHANNEL}",),
+            )  # fmt: skip
+            # Until the listener has reconnected, notifications are lost: send until one arrives.
+            async def again() -> bool:
+                await conn.execute(NOTIFY_SQL, ("after",))
+                return "after" in woken
+
+            deadline = time.monotonic() + BOUND
+            while not await again():
+                assert time.monotonic() < deadline, "the listener did not come back"
+                await asyncio.sleep(0.1)
+    finally:
+        await listener.close()
+
+
+async def until(predicate: Any) -> None:
+    deadline = time.monotonic() + BOUND  # a bound for polling, not a timing assertion
+    while not predicate():
+        assert time.monotonic() < deadline, "gave up waiting"
+        await asyncio.sleep(0.01)

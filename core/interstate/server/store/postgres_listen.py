@@ -52,7 +52,7 @@ class Listener:
                     self._listening.set()
                     async for notify in conn.notifies():
                         self.wake(notify.payload)
-            except psycopg.Error as exc:
+            except (psycopg.Error, OSError) as exc:
                 log.warning("PostgreSQL notifications stopped (%s); streams poll until they "
                             "are back", type(exc).__name__)  # fmt: skip
             self._listening.set()  # started, even if not listening: followers poll meanwhile
