@@ -69,3 +69,10 @@ async def test_deleting_the_last_leaf_drops_every_tombstone_above_it(store: Stor
     await store.insert(InteractionRecord(id=ids[0], tenant=tenant, kind=KIND_RECORD, status="completed",
                                          created=9, updated=9))  # fmt: skip
     assert [r.id for r in await store.chain(tenant, ids[0])] == [ids[0]]
+
+
+@pytest.mark.parametrize("value", ["AAA", "null", "yes"])
+async def test_list_refuses_an_include_input_that_is_not_a_boolean(client: httpx.AsyncClient, value: str) -> None:
+    response = await client.get("/v1beta/interstate/interactions", params={"include_input": value})
+    assert response.status_code == 400
+    assert "include_input" in response.json()["error"]["message"]

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import httpx
 import pytest
 import sdk_models
 
-from interstate.server.app import create_app
 from interstate.server.errors import ServiceError
 from interstate.server.render import ECHOED_CONFIG
 from interstate.server.service import InteractionService
@@ -42,19 +41,10 @@ def content(block: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def service(tmp_path: Any) -> AsyncIterator[InteractionService]:
-    svc = await InteractionService.open(f"sqlite:///{tmp_path}/strict.db", registry())
-    try:
-        yield svc
-    finally:
-        await svc.close()
-
-
-@pytest.fixture
-async def http(service: InteractionService) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
+def db_url(tmp_path: Any) -> str:
+    """SQLite only (``service`` and ``http`` come from conftest): refusals happen before any
+    store is read, and the accepted bodies are plain stored turns."""
+    return f"sqlite:///{tmp_path}/strict.db"
 
 
 async def refused(http: httpx.AsyncClient, sent: dict[str, Any]) -> str:

@@ -221,9 +221,9 @@ class Extensions:
             after=_decode_token(one("page_token")),
         )
         records = await self.store.list(tenant, query)
-        include_input = one("include_input") == "true"
+        include_input = _choice(one("include_input") or "false", "include_input", ("true", "false"))
         out: dict[str, Any] = {
-            "interactions": [extended_body(r, include_input=include_input) for r in records]
+            "interactions": [extended_body(r, include_input=include_input == "true") for r in records]
         }
         if len(records) == query.limit:
             out["next_page_token"] = f"{records[-1].created!r}/{records[-1].id}"

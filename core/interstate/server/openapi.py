@@ -18,7 +18,13 @@ from pydantic.json_schema import models_json_schema
 import interstate.types as wire
 from interstate.types._base import TypedModel
 from interstate.server.strict import FORMAT_TYPES, enum_for
-from interstate.types import MAX_LABEL_LENGTH, MAX_LABELS, CreateInteractionRequest, ErrorBody, Interaction
+from interstate.types import (
+    MAX_LABEL_LENGTH,
+    MAX_LABELS,
+    CreateInteractionRequest,
+    ErrorBody,
+    Interaction,
+)
 
 _REQUEST = "Request."
 _QUOTE = "InterstateQuote"

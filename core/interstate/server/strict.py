@@ -135,7 +135,7 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a body: an ``unknown`` name (dropped when lenient) or a bad ``value``."""
+    """One thing wrong with a body: an ``unknown`` name (dropped when lenient), a bad ``value``."""
 
     kind: Literal["unknown", "value"]
     message: str
@@ -299,7 +299,8 @@ def _labels(labels: Any) -> list[Problem]:
     if not isinstance(labels, dict):
         return []  # not an object: the model refuses it
     if len(labels) > MAX_LABELS:
-        return [Problem("value", f"Invalid value at 'labels': {len(labels)} labels, at most {MAX_LABELS}")]
+        message = f"Invalid value at 'labels': {len(labels)} labels, at most {MAX_LABELS}"
+        return [Problem("value", message)]
     problems = []
     for key, item in labels.items():
         try:
@@ -339,7 +340,9 @@ def map_deprecated(body: dict[str, Any]) -> dict[str, Any]:
             )
         if isinstance(given, dict) and given.get("type") not in FORMAT_TYPES:
             formats = [{"type": "text", "mime_type": mime, "schema": given}]  # a bare schema
-        texts = [i for i, f in enumerate(formats) if isinstance(f, dict) and f.get("type") == "text"]
+        texts = [
+            i for i, f in enumerate(formats) if isinstance(f, dict) and f.get("type") == "text"
+        ]
         for index in texts:
             if formats[index].get("mime_type", mime) != mime:
                 raise invalid_argument(
@@ -362,7 +365,9 @@ def map_deprecated(body: dict[str, Any]) -> dict[str, Any]:
                 )
             if not any(isinstance(f, dict) and f.get("type") == modality for f in formats):
                 formats.append({"type": modality})
-    body["response_format"] = formats[0] if len(formats) == 1 and not isinstance(given, list) else formats
+    if formats:  # both deprecated fields sent as null change nothing
+        one = len(formats) == 1 and not isinstance(given, list)
+        body["response_format"] = formats[0] if one else formats
     return body
 
 
