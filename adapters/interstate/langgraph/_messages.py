@@ -90,16 +90,28 @@ def _copy_tree(value: Any) -> Any:
 
 def fresh_message(message: BaseMessage) -> BaseMessage:
     """A deep copy of ``message`` that the caller may mutate (content blocks, tool calls and
-    their args, metadata), ~2.5x faster than ``model_copy(deep=True)``: what the checkpointer
-    stores, caches and hands out never aliases anybody's objects."""
-    new = message.model_copy()
-    fields = new.__dict__
-    for key, value in fields.items():
+    their args, metadata): what the checkpointer stores, caches and hands out never aliases
+    anybody's objects. Made as pydantic's ``model_copy`` makes a copy (the four instance
+    attributes of a v2 model), with the fields copied as JSON trees: ~4x faster than
+    ``model_copy(deep=True)``, and a read hands out one per message."""
+    fields = {}
+    for key, value in message.__dict__.items():
         kind = type(value)
         if kind in _ATOMS:
-            continue
-        fields[key] = kind() if not value and (kind is dict or kind is list) else _copy_tree(value)
+            fields[key] = value
+        else:
+            fields[key] = kind() if not value and (kind is dict or kind is list) else _copy_tree(value)
+    new = _new_object(type(message))
+    _set_attribute(new, "__dict__", fields)
+    _set_attribute(new, "__pydantic_fields_set__", set(message.__pydantic_fields_set__))
+    extra, private = message.__pydantic_extra__, message.__pydantic_private__
+    _set_attribute(new, "__pydantic_extra__", None if extra is None else _copy_tree(extra))
+    _set_attribute(new, "__pydantic_private__", None if private is None else dict(private))
     return new
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 
 
 def _fields_of(side: dict[str, Any]) -> dict[str, Any]:
