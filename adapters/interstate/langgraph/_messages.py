@@ -90,18 +90,33 @@ def _copy_tree(value: Any) -> Any:
 
 def fresh_message(message: BaseMessage) -> BaseMessage:
     """A deep copy of ``message`` that the caller may mutate (content blocks, tool calls and
-    their args, metadata), ~2.5x faster than ``model_copy(deep=True)``: what the checkpointer
-    stores, caches and hands out never aliases anybody's objects."""
-    new = message.model_copy()
-    fields = new.__dict__
-    for key, value in fields.items():
-        if type(value) not in _ATOMS:
-            fields[key] = _copy_tree(value)
+    their args, metadata): what the checkpointer stores, caches and hands out never aliases
+    anybody's objects. Made as pydantic's ``model_copy`` makes a copy (the four instance
+    attributes of a v2 model), with the fields copied as JSON trees: ~4x faster than
+    ``model_copy(deep=True)``, and a read hands out one per message."""
+    fields = {}
+    for key, value in message.__dict__.items():
+        kind = type(value)
+        if kind in _ATOMS:
+            fields[key] = value
+        else:
+            fields[key] = kind() if not value and (kind is dict or kind is list) else _copy_tree(value)
+    new = _new_object(type(message))
+    _set_attribute(new, "__dict__", fields)
+    _set_attribute(new, "__pydantic_fields_set__", set(message.__pydantic_fields_set__))
+    extra, private = message.__pydantic_extra__, message.__pydantic_private__
+    _set_attribute(new, "__pydantic_extra__", None if extra is None else _copy_tree(extra))
+    _set_attribute(new, "__pydantic_private__", None if private is None else dict(private))
     return new
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
 def _fields_of(side: dict[str, Any]) -> dict[str, Any]:
-    fields = _copy_tree(side.get("f") or {})
+    given = side.get("f")
+    fields = _copy_tree(given) if given else {}
     if "i" in side:
         fields["id"] = side["i"]
     return fields
@@ -160,6 +175,9 @@ def _content_of(items: list[dict[str, Any]], side: dict[str, Any]) -> Any:
         return _copy_tree(side["x"])
     if side.get("l"):
         return _copy_tree(items)
+    if len(items) == 1:  # the common case, without a generator
+        item = items[0]
+        return str(item.get("text", "")) if item.get("type") == "text" else ""
     return "".join(str(i.get("text", "")) for i in items if i.get("type") == "text")
 
 
@@ -280,15 +298,18 @@ def steps_to_message(
         status = "error" if step.get("is_error") else "success"
         return cls(content=content, tool_call_id=step.get("call_id", ""),
                    **{"status": status, **fields})  # fmt: skip
-    return cls(content=_content_of(list(step.get("content") or []), side), **fields)
+    return cls(content=_content_of(step.get("content") or [], side), **fields)
 
 
 def ai_message_from_steps(
-    steps: Iterable[dict[str, Any]], side: dict[str, Any], *, cls: type[BaseMessage] = AIMessage
+    steps: Sequence[dict[str, Any]], side: dict[str, Any], *, cls: type[BaseMessage] = AIMessage
 ) -> BaseMessage:
     """An AI message from model output steps: text (or blocks) of ``model_output`` steps, tool
     calls from ``function_call`` steps; ``thought`` steps are not part of it (their text lives in
     ``additional_kwargs`` when a chat model put it there)."""
+    if len(steps) == 1 and steps[0].get("type") == "model_output":  # the common case
+        items = steps[0].get("content") or []
+        return cls(content=_content_of(items, side), tool_calls=[], **_fields_of(side))
     items: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for step in steps:
