@@ -233,3 +233,33 @@ async def test_async_saver_from_url_and_its_sync_methods_from_another_thread(url
             assert state.values["messages"][-1].content == "The sum is 5."
             with pytest.raises(asyncio.InvalidStateError):
                 agent.get_state(config(thread_id))
+
+
+
+def test_a_turn_resumed_by_a_saver_with_nothing_cached_stores_each_message_once(
+    url: str, thread_id: str
+) -> None:
+    """Interrupted before the model, resumed in a new process: the first checkpoint that saver
+    stores adds the model's reply to a parent it read cold, and still refers to the reply."""
+    import warnings
+
+    from langgraph.prebuilt import create_react_agent
+
+    from interstate.langgraph import ChatInteractions
+
+    from lg_support import add, get_weather
+
+    def agent(client: Client) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return create_react_agent(ChatInteractions(client=client, model="scripted"), [get_weather, add],
+                                      checkpointer=InteractionsSaver(client), interrupt_before=["agent"])
+    with Client.from_url(url) as client:
+        agent(client).invoke({"messages": [("user", "what is the weather in Paris?")]}, config(thread_id))
+    for _ in range(2):  # before the call that asks for the tool, then before the answer
+        with Client.from_url(url) as client:
+            done = agent(client).invoke(None, config(thread_id))
+    with Client.from_url(url) as client:
+        assert done["messages"][-1].content == "It is sunny in Paris."
+        assert [step["type"] for _, _, step in thread_chain(client, thread_id)] == [
+            "user_input", "function_call", "function_result", "model_output"]

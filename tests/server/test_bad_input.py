@@ -136,12 +136,30 @@ async def test_nul_in_metadata_is_refused_on_every_store(http: httpx.AsyncClient
     assert (await http.get(f"{V}/interactions/{ok}")).json()["interstate"]["metadata"] == {}
 
 
-async def test_recorded_turns_need_a_known_status_and_resolved_quotes(http: httpx.AsyncClient) -> None:
+async def test_recorded_turns_need_a_known_status_known_fields_and_quotes_that_resolve(
+    http: httpx.AsyncClient,
+) -> None:
     quote = {"type": "user_input", "content": [{"type": "interstate_quote", "interaction_id": "v1_x"}]}
-    for turn in ({"input": "x", "status": "bogus"}, {"input": [quote]}):
-        assert_refused(await http.post(f"{V}/record", json=turn))
-        assert_refused(await http.post(f"{V}/batch", json={"operations": [{"record": turn}]}))
+    refused = [({"input": "x", "status": "bogus"}, 400), ({"input": [quote]}, 404),
+               ({"input": "x", "sytem_instruction": "be brief"}, 400),
+               ({"input": "x", "generation_config": {"temprature": 0.2}}, 400),
+               ({"steps": [{"type": "model_output", "contnt": []}]}, 400),
+               ({"steps": ""}, 400), ({"labels": 0}, 400), ({"id": ""}, 400)]  # fmt: skip
+    for turn, status in refused:
+        assert_refused(await http.post(f"{V}/record", json=turn), status)
+        assert_refused(await http.post(f"{V}/batch", json={"operations": [{"record": turn}]}), status)
     await assert_nothing_stored(http)
+
+
+async def test_recorded_quotes_are_stored_as_their_text(http: httpx.AsyncClient) -> None:
+    said = (await http.post(f"{V}/record", json={"steps": [
+        {"type": "model_output", "content": [{"type": "text", "text": "the quoted answer"}]}]})).json()["id"]
+    quote = {"type": "interstate_quote", "interaction_id": said}
+    one = (await http.post(f"{V}/record", json={"input": [quote]})).json()
+    (many,) = (await http.post(f"{V}/batch", json={"operations": [{"record": {"input": [quote]}}]})).json()["results"]
+    for recorded in (one["id"], many["id"]):
+        body = (await http.get(f"{V}/interactions/{recorded}")).json()
+        assert body["input"][0]["content"] == [{"type": "text", "text": "the quoted answer"}]
 
 
 async def test_label_errors_quote_little_of_the_value(http: httpx.AsyncClient) -> None:

@@ -86,16 +86,21 @@ async def test_quotes_work_in_steps_and_chained_turns_and_leave_other_blocks_alo
 @pytest.mark.parametrize(
     ("block", "status", "code", "words"),
     [
-        ({"type": "interstate_quote"}, 400, "INVALID_ARGUMENT", "needs interaction_id"),
+        ({"type": "interstate_quote"}, 400, "INVALID_ARGUMENT", "names a stored interaction"),
+        ({"type": "interstate_quote", "interaction_id": ""}, 400, "INVALID_ARGUMENT",
+         "names a stored interaction"),
         ({"type": "interstate_quote", "interaction_id": "v1_nope"}, 404, "NOT_FOUND", "not found"),
+        # well formed, but the quoted text is shorter: the state of another interaction
         ({"type": "interstate_quote", "interaction_id": "SOURCE", "end": 999}, 400,
-         "INVALID_ARGUMENT", "do not fit"),
+         "FAILED_PRECONDITION", "do not fit"),
         ({"type": "interstate_quote", "interaction_id": "SOURCE", "start": 5, "end": 2}, 400,
-         "INVALID_ARGUMENT", "do not fit"),
+         "FAILED_PRECONDITION", "do not fit"),
         ({"type": "interstate_quote", "interaction_id": "SOURCE", "start": "1"}, 400,
-         "INVALID_ARGUMENT", "must be an integer"),
+         "INVALID_ARGUMENT", "expected an integer >= 0"),
+        ({"type": "interstate_quote", "interaction_id": "SOURCE", "start": -1}, 400,
+         "INVALID_ARGUMENT", "expected an integer >= 0"),
         ({"type": "interstate_quote", "interaction_id": "SOURCE", "text": "x"}, 400,
-         "INVALID_ARGUMENT", "unknown fields"),
+         "INVALID_ARGUMENT", 'Unknown name "text"'),
     ],
 )  # fmt: skip
 async def test_bad_quotes_are_4xx_and_write_nothing(

@@ -37,12 +37,14 @@ from interstate.server.inputs import (
     check_finished_status,
     check_stored_json,
     clip,
+    integral_floats,
     loads,
 )
-from interstate.server.quotes import has_quotes
+from interstate.server.quotes import has_quotes, resolve_quotes
 from interstate.server.render import ECHOED_CONFIG, interaction_body
 from interstate.server.runner import UNFINISHED
 from interstate.server.service import InteractionService, new_interaction_id, validation_message
+from interstate.server.strict import check_create_body, check_value
 from interstate.server.store.base import KIND_MODEL, KIND_RECORD, InteractionRecord, ListQuery
 from interstate.types import (
     CreateInteractionRequest,
@@ -59,6 +61,13 @@ EXPORT_FORMAT = "interstate.export.v1"
 IMPORT_MEDIA_TYPES = ("application/x-ndjson", "application/jsonl", "application/json")
 _STEP_LIST: TypeAdapter[list[Any]] = TypeAdapter(list[Step], config=ConfigDict(defer_build=True))
 
+
+#: The fields of a recorded turn (``/record`` and a batch's ``record``).
+RECORD_FIELDS = frozenset({"id", "input", "steps", "previous_interaction_id", "model", "status",
+                           "labels", "metadata", "usage", *ECHOED_CONFIG})  # fmt: skip
+#: The type of ``agent_config`` (a recorded turn's is checked on its own).
+_AGENT_CONFIG_TYPE = CreateInteractionRequest.model_fields["agent_config"].annotation
+AGENT_CONFIG: TypeAdapter[Any] = TypeAdapter(_AGENT_CONFIG_TYPE, config=ConfigDict(defer_build=True))
 
 #: How many ``previous_interaction_id`` values one list may name.
 MAX_PARENTS = 100
@@ -81,20 +90,98 @@ def extended_body(record: InteractionRecord, *, include_input: bool = True) -> d
 
 
 def _steps(value: Any, what: str) -> list[dict[str, Any]]:
-    """Validated steps of a recorded or imported turn (``interstate_quote`` blocks are only
-    resolved on create: a stored turn holds text)."""
+    """Validated steps of a recorded or imported turn (``None``: none)."""
     try:
-        if what == "input":
+        if what.endswith("input"):
             steps = [step.to_wire() for step in normalize_input(value)]
         else:
-            steps = [step.to_wire() for step in _STEP_LIST.validate_python(value or [])]
+            parsed = _STEP_LIST.validate_python([] if value is None else value, strict=True)
+            steps = [step.to_wire() for step in parsed]
     except (ValidationError, ValueError) as exc:
         raise invalid_argument(f"{what}: {validation_message(exc)}") from None
-    if has_quotes(steps):
-        raise invalid_argument(
-            f"{what}: interstate_quote blocks are resolved only on create; record their text"
-        )
     return steps
+
+
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """``value``, a JSON object (``None``: an empty one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_argument(f"{what} must be a JSON object")
+    return value
+
+
+def parse_turn(tenant: str, item: Any, now: float) -> InteractionRecord:
+    """A recorded turn (``/record``, a batch's ``record``), each field checked as strictly as a
+    create's; its ``parent_id`` as given (the caller resolves it), its quotes unresolved."""
+    if not isinstance(item, dict):
+        raise invalid_argument("Each recorded turn must be a JSON object")
+    unknown = sorted(set(item) - RECORD_FIELDS)
+    if unknown:
+        raise invalid_argument(f"Unknown field(s) of a recorded turn: {', '.join(map(clip, unknown[:10]))}")
+    status = check_finished_status(item.get("status", InteractionStatus.COMPLETED))
+    interaction_id = item.get("id")
+    if interaction_id is None:
+        interaction_id = new_interaction_id()
+    elif not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
+        raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
+    labels = json_object(item.get("labels"), "labels")
+    metadata = json_object(item.get("metadata"), "metadata")
+    try:
+        validate_labels(labels)
+    except ValueError as exc:
+        raise invalid_argument(f"labels: {exc}") from None
+    check_stored_json(metadata, "metadata")
+    parent_id = item.get("previous_interaction_id")
+    if parent_id is not None and not isinstance(parent_id, str):
+        raise invalid_argument("previous_interaction_id must be a string")
+    model = item.get("model")
+    if model is not None and not isinstance(model, str):
+        raise invalid_argument("model must be a string")
+    usage = item.get("usage")
+    if usage is not None:
+        check_stored_json(json_object(usage, "usage"), "usage")
+    config = {k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None}
+    # The echoed configuration and the input have the shapes a create allows (agent_config
+    # is checked alone: a create refuses it beside a model).
+    created = {"model": model or "interstate-record", "input": item.get("input"),
+               **{k: v for k, v in config.items() if k != "agent_config"}}  # fmt: skip
+    if "agent_config" in config:
+        check_value(config["agent_config"], _AGENT_CONFIG_TYPE, "agent_config")
+    try:
+        CreateInteractionRequest.model_validate(integral_floats(check_create_body(created)), strict=True)
+        if "agent_config" in config:
+            AGENT_CONFIG.validate_python(integral_floats(config["agent_config"]), strict=True)
+    except (ValidationError, ValueError) as exc:
+        raise invalid_argument(validation_message(exc)) from None
+    check_value(item.get("steps"), list[Step], "steps")
+    return InteractionRecord(
+        id=interaction_id,
+        tenant=tenant,
+        kind=KIND_RECORD,
+        status=status,
+        created=now,
+        updated=now,
+        parent_id=parent_id or None,
+        root_id=interaction_id,
+        depth=0,
+        model=model or "interstate-record",
+        config=config,
+        input=_steps(item.get("input"), "input"),
+        steps=_steps(item.get("steps"), "steps"),
+        usage=usage,
+        labels=labels,
+        metadata=metadata,
+    )
+
+
+async def resolve_turn_quotes(store: Any, record: InteractionRecord) -> None:
+    """Replace the ``interstate_quote`` blocks of a recorded turn by their text (a stored turn
+    holds text), as a create does."""
+    for name in ("input", "steps"):
+        steps = getattr(record, name)
+        if has_quotes(steps):
+            setattr(record, name, await resolve_quotes(store, record.tenant, steps))
 
 
 class Extensions:
@@ -112,8 +199,11 @@ class Extensions:
         if not isinstance(body, dict):
             raise invalid_argument("The request body must be a JSON object")
         items = body.get("interactions") if "interactions" in body else None
-        if items is not None and (not isinstance(items, list) or not items):
-            raise invalid_argument("interactions must be a non-empty list of turns")
+        if "interactions" in body and (not isinstance(items, list) or not items or len(body) > 1):
+            raise invalid_argument(
+                'Record one turn (a JSON object) or several ({"interactions": [turns]}, '
+                "a non-empty list and nothing else)"
+            )
         pending: dict[str, InteractionRecord] = {}
         records: list[InteractionRecord] = []
         existing: list[InteractionRecord] = []
@@ -142,22 +232,8 @@ class Extensions:
     async def _record_from(
         self, tenant: str, item: Any, pending: dict[str, InteractionRecord]
     ) -> InteractionRecord:
-        if not isinstance(item, dict):
-            raise invalid_argument("Each recorded turn must be a JSON object")
-        status = check_finished_status(item.get("status", InteractionStatus.COMPLETED))
-        interaction_id = item.get("id") or new_interaction_id()
-        if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
-            raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
-        labels = item.get("labels") or {}
-        metadata = item.get("metadata") or {}
-        if not isinstance(labels, dict) or not isinstance(metadata, dict):
-            raise invalid_argument("labels and metadata must be JSON objects")
-        try:
-            validate_labels(labels)
-        except ValueError as exc:
-            raise invalid_argument(f"labels: {exc}") from None
-        check_stored_json(metadata, "metadata")
-        parent_id = item.get("previous_interaction_id")
+        record = parse_turn(tenant, item, time.time())
+        parent_id = record.parent_id
         parent = pending.get(parent_id) if parent_id else None
         if parent_id and parent is None:
             parent = await self.store.get(tenant, parent_id)
@@ -165,43 +241,14 @@ class Extensions:
                 raise not_found(f"previous_interaction_id {parent_id!r} was not found")
             if parent.status in UNFINISHED:
                 raise failed_precondition(f"previous_interaction_id {parent_id!r} is still running")
-        model = item.get("model") or "interstate-record"
-        usage = item.get("usage")
-        if not isinstance(model, str):
-            raise invalid_argument("model must be a string")
-        if usage is not None and not isinstance(usage, dict):
-            raise invalid_argument("usage must be a JSON object")
-        config = {k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None}
-        try:  # the echoed configuration must have the shapes a create request allows
-            checked = {k: v for k, v in config.items() if k != "agent_config"}
-            CreateInteractionRequest.model_validate({"model": model, **checked})
-        except (ValidationError, ValueError) as exc:
-            raise invalid_argument(validation_message(exc)) from None
-        now = time.time()
-        return InteractionRecord(
-            id=interaction_id,
-            tenant=tenant,
-            kind=KIND_RECORD,
-            status=status,
-            created=now,
-            updated=now,
-            parent_id=parent.id if parent else None,
-            root_id=parent.root_id if parent else interaction_id,
-            depth=parent.depth + 1 if parent else 0,
-            model=model,
-            config=config,
-            input=_steps(item.get("input"), "input") if item.get("input") is not None else [],
-            steps=_steps(item.get("steps"), "steps"),
-            usage=usage,
-            labels=labels,
-            metadata=metadata,
-        )
+        if parent is not None:
+            record.root_id, record.depth = parent.root_id, parent.depth + 1
+        await resolve_turn_quotes(self.store, record)
+        return record
 
     # -- queries ------------------------------------------------------------------------
     async def list(self, tenant: str, params: dict[str, list[str]]) -> dict[str, Any]:
-        def one(name: str) -> str | None:
-            values = params.get(name)
-            return values[-1] if values else None
+        one = last_values(params)
 
         parents = list(dict.fromkeys(params.get("previous_interaction_id", [])))
         if len(parents) > MAX_PARENTS:
@@ -215,13 +262,13 @@ class Extensions:
             parent_id=one("previous_interaction_id") if len(parents) == 1 else None,
             parent_ids=tuple(parents) if len(parents) > 1 else (),
             root_id=one("root_interaction_id"),
-            leaves_only=_choice(one("leaves") or "false", "leaves", ("true", "false")) == "true",
-            descending=_choice(one("order") or "desc", "order", ("asc", "desc")) == "desc",
+            leaves_only=_choice(one("leaves", "false"), "leaves", ("true", "false")) == "true",
+            descending=_choice(one("order", "desc"), "order", ("asc", "desc")) == "desc",
             limit=_page_size(one("page_size")),
             after=_decode_token(one("page_token")),
         )
         records = await self.store.list(tenant, query)
-        include_input = _choice(one("include_input") or "false", "include_input", ("true", "false"))
+        include_input = _choice(one("include_input", "false"), "include_input", ("true", "false"))
         out: dict[str, Any] = {
             "interactions": [extended_body(r, include_input=include_input == "true") for r in records]
         }
@@ -341,6 +388,10 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
     validate_labels(body.get("labels") or {})
     check_stored_json(ext.get("metadata"), "interstate.metadata")
     errors = body.get("errors")
+    input_steps = _steps(body.get("input") or [], "input") if body.get("input") else []
+    steps = _steps(body.get("steps"), "steps")
+    if has_quotes(input_steps) or has_quotes(steps):
+        raise ValueError("interstate_quote blocks are not export lines' content; export holds their text")
     if status in UNFINISHED:
         status = InteractionStatus.FAILED
         errors = [{"code": "ABORTED", "message": "Exported while still running"}]
@@ -355,8 +406,8 @@ def _import_record(tenant: str, item: dict[str, Any]) -> InteractionRecord:
         model=body.get("model"),
         agent=body.get("agent"),
         config={k: body[k] for k in ECHOED_CONFIG if body.get(k) is not None},
-        input=_steps(body.get("input") or [], "input") if body.get("input") else [],
-        steps=_steps(body.get("steps"), "steps"),
+        input=input_steps,
+        steps=steps,
         usage=body.get("usage"),
         errors=errors,
         labels=body.get("labels") or {},
@@ -399,6 +450,20 @@ def _pairs(values: list[str], name: str, *, json_values: bool) -> list[tuple[str
     return pairs
 
 
+def last_values(params: dict[str, list[str]]) -> Callable[..., Any]:
+    """``one(name, default=None)``: the last value given for ``name`` (an empty one too)."""
+
+    def one(name: str, default: str | None = None) -> str | None:
+        values = params.get(name)
+        return values[-1] if values else default
+
+    return one
+
+
+#: A page token as a list returns it: ``<created>/<id>`` (``openapi_params.PAGE_TOKEN``).
+_PAGE_TOKEN = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/")
+
+
 def _page_size(value: str | None) -> int:
     if value is None:
         return 50
@@ -410,11 +475,10 @@ def _page_size(value: str | None) -> int:
 def _decode_token(token: str | None) -> tuple[float, str] | None:
     if not token:
         return None
+    if not _PAGE_TOKEN.match(token):
+        raise invalid_argument("page_token is not one this server returned")
     created, _, interaction_id = token.partition("/")
-    try:
-        return float(created), interaction_id
-    except ValueError:
-        raise invalid_argument("page_token is not one this server returned") from None
+    return float(created), interaction_id
 
 
 def extension_routes(endpoint: Callable[..., Any]) -> list[Route]:

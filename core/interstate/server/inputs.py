@@ -74,6 +74,18 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def integral_floats(value: Any) -> Any:
+    """``value`` with every float that is a whole number made an int, for strict validation:
+    JSON has one number type, and JSON Schema's ``integer`` takes ``5.0``."""
+    if type(value) is float:
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: integral_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral_floats(v) for v in value]
+    return value
+
+
 def check_stored_json(value: Any, what: str) -> None:
     """Refuse a NUL character in labels or metadata (PostgreSQL's ``jsonb`` cannot hold one;
     refused on every store, so both behave alike)."""

@@ -17,10 +17,12 @@ from pydantic.json_schema import models_json_schema
 
 import interstate.types as wire
 from interstate.types._base import TypedModel
+from interstate.server import openapi_params as params
+from interstate.server.openapi_params import (
+    EVENT_ID, FILTER, IDEMPOTENCY_KEY, PAGE_SIZE, PAGE_TOKEN, bounded_name, choice, param,
+)
 from interstate.server.strict import FORMAT_TYPES, enum_for
 from interstate.types import (
-    MAX_LABEL_LENGTH,
-    MAX_LABELS,
     CreateInteractionRequest,
     ErrorBody,
     Interaction,
@@ -41,7 +43,7 @@ _SSE_EVENT: dict[str, Any] = {
 
 
 def _op(summary: str, response: str, *, body: str | None = None, params: list[Any] | None = None,
-        stream: bool = False) -> dict[str, Any]:  # fmt: skip
+        stream: bool = False, description: str | None = None) -> dict[str, Any]:  # fmt: skip
     content: dict[str, Any] = {"application/json": {"schema": {"$ref": response}}}
     if stream:  # before OpenAPI 3.2 (itemSchema), an event stream's schema is one event's
         content["text/event-stream"] = {"schema": _SSE_EVENT}
@@ -60,6 +62,8 @@ def _op(summary: str, response: str, *, body: str | None = None, params: list[An
             },
         },
     }
+    if description:
+        op["description"] = description
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": body}}}}
     return op
@@ -118,20 +122,25 @@ def request_schemas(ref: str) -> dict[str, Any]:
     }
     body = _strict(top, CreateInteractionRequest)
     properties = body["properties"]
-    for branch in properties["model"]["anyOf"]:
-        if branch.get("type") == "string":
-            branch["minLength"] = 1
-    properties["labels"] = {
-        "type": "object", "maxProperties": MAX_LABELS,
-        "propertyNames": {"minLength": 1, "maxLength": MAX_LABEL_LENGTH},
-        "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
-    }  # fmt: skip
+    # The rules between fields (``CreateInteractionRequest.check``, ``service.parse_create``):
+    # a model (agents run only on Google's endpoint), so no agent_config; no continuation token;
+    # background only for a stored interaction.
+    components.update(params.record_schemas(properties, properties["agent_config"]))
+    properties["agent"] = properties["agent_config"] = {"type": "null"}
+    properties["continuation_token"] = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}
+    body["required"] = sorted({*body.get("required", []), "model"})
+    body["not"] = {"required": ["store", "background"],
+                   "properties": {"store": {"const": False}, "background": {"const": True}}}
+    properties["model"] = {"type": "string", "minLength": 1, "title": "Model"}
+    properties["labels"] = {"anyOf": [{"$ref": ref + "InterstateLabels"}, {"type": "null"}]}
     components["CreateInteractionRequest"] = body
     components[_REQUEST + _QUOTE] = {
         "type": "object",
         "description": "interstate extension: text an earlier interaction holds, by reference",
-        "properties": {"type": {"const": "interstate_quote"}, "interaction_id": {"type": "string"},
-                       "start": {"type": "integer"}, "end": {"type": "integer"}},
+        "properties": {"type": {"const": "interstate_quote"},
+                       "interaction_id": {"type": "string", "minLength": 1},
+                       "start": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
+                       "end": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}},
         "required": ["type", "interaction_id"],
         "additionalProperties": False,
     }  # fmt: skip
@@ -146,36 +155,43 @@ def openapi_document() -> dict[str, Any]:
     )
     interaction_id = _param("interaction_id", "path", required=True)
     any_object = {"type": "object", "additionalProperties": True}
-    components = {**schemas.get("$defs", {}), **request_schemas(ref), "AnyObject": any_object}
+    components = {**schemas.get("$defs", {}), **request_schemas(ref), **params.components(),
+                  "AnyObject": any_object}
     obj = ref + "AnyObject"
+    boolean = {"type": "boolean"}
+    patch = ref + "NulFreeObject"
     paths = {
         "/{version}/interactions": {
             "post": _op("Create an interaction", ref + "Interaction",
                         body=ref + "CreateInteractionRequest", stream=True, params=[
                             # interstate extensions (docs/server.md, Semantics)
-                            _param("x-interstate-idempotency-key", "header"),
+                            param("x-interstate-idempotency-key", IDEMPOTENCY_KEY, "header"),
                             _param("x-interstate-inherit-config", "header", "boolean")]),
         },
         "/{version}/interactions/{interaction_id}": {
             "get": _op("Get an interaction", ref + "Interaction", stream=True, params=[
-                interaction_id, _param("stream", type_="boolean"),
-                _param("include_input", type_="boolean"), _param("last_event_id")]),
+                interaction_id, param("stream", boolean), param("include_input", boolean),
+                param("last_event_id", {"type": "string", "pattern": EVENT_ID})],
+                description="last_event_id is taken with stream=true only, and must be an event "
+                            "id of this interaction (400 otherwise)."),
             "delete": _op("Delete an interaction", obj, params=[interaction_id]),
         },
         "/{version}/interactions/{interaction_id}/cancel": {
             "post": _op("Cancel a queued or running interaction", ref + "Interaction",
-                        params=[interaction_id]),
+                        params=[interaction_id],
+                        description="A finished interaction is not cancelled: 400 FAILED_PRECONDITION."),
         },
         "/{version}/interstate/record": {
-            "post": _op("interstate: record turns without calling a model", obj, body=obj),
+            "post": _op("interstate: record turns without calling a model", obj,
+                        body=ref + "InterstateRecord"),
         },
         "/{version}/interstate/interactions": {
             "get": _op("interstate: list interactions", obj, params=[
-                _param("label"), _param("metadata"), _param("status"),
+                param("label", FILTER), param("metadata", FILTER), _param("status"),
                 _param("previous_interaction_id"), _param("root_interaction_id"),
-                _param("leaves", type_="boolean"), _param("order"),
-                _param("page_size", type_="integer"), _param("page_token"),
-                _param("include_input", type_="boolean")]),
+                param("leaves", choice("true", "false")), param("order", choice("asc", "desc")),
+                param("page_size", PAGE_SIZE), param("page_token", {"type": "string", "pattern": PAGE_TOKEN}),
+                param("include_input", choice("true", "false"))]),
         },
         "/{version}/interstate/interactions/{interaction_id}": {
             "get": _op("interstate: one interaction with metadata", obj, params=[interaction_id]),
@@ -184,7 +200,7 @@ def openapi_document() -> dict[str, Any]:
             "get": _op("interstate: the chain from the root", obj, params=[interaction_id]),
         },
         "/{version}/interstate/interactions/{interaction_id}/metadata": {
-            "patch": _op("interstate: merge-patch metadata", obj, body=obj, params=[interaction_id]),
+            "patch": _op("interstate: merge-patch metadata", obj, body=patch, params=[interaction_id]),
         },
         "/{version}/interstate/export": {
             "get": _op("interstate: export trees as JSON Lines", obj, params=[_param("id", required=True)]),
@@ -193,22 +209,27 @@ def openapi_document() -> dict[str, Any]:
             "post": _op("interstate: import JSON Lines", obj),
         },
         "/{version}/interstate/embeddings": {
-            "post": _op("interstate: attach embeddings to interactions", obj, body=obj),
+            "post": _op("interstate: attach embeddings to interactions", obj,
+                        body=ref + "InterstateEmbeddings"),
         },
         "/{version}/interstate/search": {
-            "post": _op("interstate: search by labels, metadata and vector similarity", obj, body=obj),
+            "post": _op("interstate: search by labels, metadata and vector similarity", obj,
+                        body=ref + "InterstateSearch"),
         },
         "/{version}/interstate/delete": {
-            "post": _op("interstate: delete every interaction matching filters", obj, body=obj),
+            "post": _op("interstate: delete every interaction matching filters", obj,
+                        body=ref + "InterstateDelete"),
         },
         "/{version}/interstate/batch": {
             "post": _op("interstate: apply record/metadata/delete/ref operations atomically", obj,
-                        body=obj),
+                        body=ref + "InterstateBatch"),
         },
         "/{version}/interstate/refs": {
             "get": _op("interstate: read refs by name or prefix", obj, params=[
-                _param("name"), _param("prefix"), _param("resolve", type_="boolean"),
-                _param("page_size", type_="integer"), _param("page_token")]),
+                param("name", bounded_name()), _param("prefix"),
+                param("resolve", choice("true", "false", "chain")), param("page_size", PAGE_SIZE),
+                _param("page_token")],
+                description="Name refs (name=..., repeatable) or a prefix (prefix=...): 400 without either."),
         },
     }  # fmt: skip
     return {

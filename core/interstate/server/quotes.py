@@ -26,8 +26,13 @@ QUOTE_TYPE = "interstate_quote"
 _QUOTE_KEYS = frozenset({"type", "interaction_id", "start", "end"})
 
 
+#: The fields of a step that hold content blocks, and so may hold quotes.
+_CONTENT_FIELDS = ("content", "result")
+
+
 def has_quotes(steps: list[dict[str, Any]]) -> bool:
-    return any(_is_quote(block) for step in steps for block in _blocks(step))
+    return any(_is_quote(block) for step in steps for field in _CONTENT_FIELDS
+               for block in _blocks(step, field))  # fmt: skip
 
 
 async def resolve_quotes(
@@ -57,11 +62,10 @@ async def resolve_quotes(
 
     resolved = []
     for step in steps:
-        blocks = _blocks(step)
-        if any(_is_quote(block) for block in blocks):
-            step = {**step, "content": [
-                block async for block in _joined(blocks, output_text)
-            ]}
+        for field in _CONTENT_FIELDS:
+            blocks = _blocks(step, field)
+            if any(_is_quote(block) for block in blocks):
+                step = {**step, field: [block async for block in _joined(blocks, output_text)]}
         resolved.append(step)
     return resolved
 
@@ -92,8 +96,8 @@ async def _joined(blocks: list[Any], output_text: Any) -> Any:
         yield pending
 
 
-def _blocks(step: Any) -> list[Any]:
-    content = step.get("content") if isinstance(step, dict) else None
+def _blocks(step: Any, field: str) -> list[Any]:
+    content = step.get(field) if isinstance(step, dict) else None
     return content if isinstance(content, list) else []
 
 
@@ -131,8 +135,8 @@ def _slice(block: dict[str, Any], text: str) -> str:
             raise invalid_argument(f"interstate_quote {name} must be an integer, got {value!r}")
         bounds.append(value)
     start, end = bounds
-    if not 0 <= start <= end <= len(text):
-        raise invalid_argument(
+    if not 0 <= start <= end <= len(text):  # the request is well formed; the text is shorter
+        raise failed_precondition(
             f"interstate_quote bounds start={start}, end={end} do not fit the output text of "
             f"{block['interaction_id']!r} ({len(text)} characters); need 0 <= start <= end <= "
             f"{len(text)}"

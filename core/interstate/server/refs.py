@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interstate.server.errors import ServiceError, invalid_argument
-from interstate.server.extensions import _CLIENT_ID, _page_size, _steps, extended_body
-from interstate.server.inputs import check_finished_status, check_stored_json
-from interstate.server.render import ECHOED_CONFIG, iso
-from interstate.server.service import InteractionService, new_interaction_id
-from interstate.server.store.base import KIND_RECORD, InteractionRecord
+from interstate.server.extensions import extended_body, last_values, _page_size, parse_turn, resolve_turn_quotes
+from interstate.server.inputs import check_stored_json, clip
+from interstate.server.render import iso
+from interstate.server.service import InteractionService
+from interstate.server.store.base import InteractionRecord
 from interstate.server.store.ops import (
     BatchOp,
     DeleteOp,
@@ -37,16 +37,11 @@ from interstate.server.store.ops import (
     RefQuery,
     SetRefOp,
 )
-from interstate.types import InteractionStatus, validate_labels
 
 MAX_OPERATIONS = 10_000
 MAX_REF_NAME = 512
 #: Control characters (a regex: every batch checks a few names and ids, char by char otherwise).
 _CONTROL = re.compile("[\x00-\x1f]")
-_RECORD_FIELDS = frozenset(
-    {"id", "input", "steps", "previous_interaction_id", "model", "status", "labels", "metadata",
-     "usage", *ECHOED_CONFIG}
-)  # fmt: skip
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -77,50 +72,14 @@ def _flag(body: dict[str, Any], name: str) -> bool:
 
 
 def _record_op(tenant: str, item: dict[str, Any], now: float) -> RecordOp:
-    unknown = sorted(set(item) - _RECORD_FIELDS)
-    if unknown:
-        raise invalid_argument(f"unknown field(s) {', '.join(unknown)}")
-    status = check_finished_status(item.get("status", InteractionStatus.COMPLETED))
-    interaction_id = item.get("id") or new_interaction_id()
-    if not isinstance(interaction_id, str) or not _CLIENT_ID.match(interaction_id):
-        raise invalid_argument("id must be 1-200 characters of letters, digits, _ . -")
-    labels = _object(item.get("labels") or {}, "labels")
-    metadata = _stored(item.get("metadata") or {}, "metadata")
-    try:
-        validate_labels(labels)
-    except ValueError as exc:
-        raise invalid_argument(f"labels: {exc}") from None
-    parent = item.get("previous_interaction_id")
-    if parent is not None and not isinstance(parent, str):
-        raise invalid_argument("previous_interaction_id must be a string")
-    model = item.get("model") or "interstate-record"
-    if not isinstance(model, str):
-        raise invalid_argument("model must be a string")
-    usage = item.get("usage")
-    if usage is not None:
-        _stored(usage, "usage")
-    record = InteractionRecord(
-        id=interaction_id,
-        tenant=tenant,
-        kind=KIND_RECORD,
-        status=status,
-        created=now,
-        updated=now,
-        parent_id=parent or None,
-        model=model,
-        config={k: item[k] for k in ECHOED_CONFIG if item.get(k) is not None},
-        input=_steps(item["input"], "input") if item.get("input") is not None else [],
-        steps=_steps(item.get("steps"), "steps"),
-        usage=usage,
-        labels=labels,
-        metadata=metadata,
-    )
-    return RecordOp(record, client_id="id" in item)
+    return RecordOp(parse_turn(tenant, item, now), client_id=item.get("id") is not None)
 
 
 def parse_operations(tenant: str, body: Any) -> list[BatchOp]:
     """The operations of a batch body, validated; 400 (naming the operation) otherwise."""
     body = _object(body, "The request body")
+    if body.keys() - {"operations"}:
+        raise invalid_argument(f"Unknown field(s): {', '.join(map(clip, sorted(body.keys() - {'operations'})[:10]))}")
     operations = body.get("operations")
     if not isinstance(operations, list) or not 1 <= len(operations) <= MAX_OPERATIONS:
         raise invalid_argument(f"operations must be a list of 1 to {MAX_OPERATIONS} operations")
@@ -141,7 +100,20 @@ def parse_operations(tenant: str, body: Any) -> list[BatchOp]:
     return ops
 
 
+#: The arguments of each kind of operation but ``record`` (``extensions.RECORD_FIELDS``).
+_ARGUMENTS = {
+    "patch_metadata": {"id", "patch", "keep_existing", "missing_ok"},
+    "delete": {"ids", "keep_referenced"},
+    "set_ref": {"name", "interaction_id", "order_key", "metadata", "force"},
+    "patch_ref": {"name", "patch", "keep_existing", "missing_ok"},
+    "delete_refs": {"names", "prefix"},
+}
+
+
 def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> BatchOp:
+    unknown = sorted(args.keys() - _ARGUMENTS.get(kind, args.keys()))
+    if unknown:
+        raise invalid_argument(f"{kind}: unknown field(s) {', '.join(map(clip, unknown[:10]))}")
     if kind == "record":
         return _record_op(tenant, args, now)
     if kind == "patch_metadata":
@@ -153,8 +125,9 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
         )
     if kind == "delete":
         ids = args.get("ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        if not isinstance(ids, list):
             raise invalid_argument("ids must be a list of interaction ids")
+        ids = [_string(i, "ids[]", limit=200) for i in ids]
         return DeleteOp(ids, keep_referenced=_flag(args, "keep_referenced"))
     if kind == "set_ref":
         order_key = args.get("order_key")
@@ -174,7 +147,7 @@ def _operation(tenant: str, kind: str, args: dict[str, Any], now: float) -> Batc
             missing_ok=_flag(args, "missing_ok"),
         )
     if kind == "delete_refs":
-        names = args.get("names") or []
+        names = [] if args.get("names") is None else args["names"]
         if not isinstance(names, list):
             raise invalid_argument("names must be a list of ref names")
         prefix = args.get("prefix")
@@ -226,6 +199,9 @@ class Refs:
 
     async def batch(self, tenant: str, body: Any) -> dict[str, Any]:
         ops = parse_operations(tenant, body)
+        for op in ops:
+            if isinstance(op, RecordOp):
+                await resolve_turn_quotes(self.store, op.record)
         try:
             results = await self.store.apply_batch(tenant, ops)
         except NotImplementedError as exc:
@@ -233,18 +209,15 @@ class Refs:
         return {"results": results}
 
     async def refs(self, tenant: str, params: dict[str, list[str]]) -> dict[str, Any]:
-        def one(name: str) -> str | None:
-            values = params.get(name)
-            return values[-1] if values else None
-
+        one = last_values(params)
         names = [_string(n, "name") for n in params.get("name", [])]
         prefix = one("prefix")
         if not names and prefix is None:
             raise invalid_argument("Name refs (name=..., repeatable) or a prefix (prefix=...)")
-        resolve = one("resolve") or "false"
+        resolve = one("resolve", "false")
         if resolve not in ("true", "false", "chain"):
             raise invalid_argument(f"resolve={resolve!r}: use true, false or chain")
-        query = RefQuery(names=names, prefix=prefix, limit=_page_size(one("page_size") or "100"),
+        query = RefQuery(names=names, prefix=prefix, limit=_page_size(one("page_size", "100")),
                          after=one("page_token"))  # fmt: skip
         try:
             rows = await self.store.get_refs(tenant, query, resolve=resolve == "true")

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interstate.server.errors import ServiceError, invalid_argument, not_found
+from interstate.server.inputs import integral_floats
 from interstate.server.service import InteractionService
 from interstate.server.store.base import VectorQuery
 from interstate.server.vectors import json_path
@@ -49,14 +50,16 @@ def _vector(value: Any, what: str) -> list[float]:
 
 
 def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
-    value = body.get(name) or {}
+    value = body.get(name)
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise invalid_argument(f"{name} must be a JSON object")
     return value
 
 
 def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = body.get(name, default)
+    value = integral_floats(body.get(name, default))
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid_argument(f"{name} must be an integer from {low} to {high}")
     return value
@@ -93,6 +96,8 @@ def parse_query(body: Any, *, vector_allowed: bool = True) -> VectorQuery:
         if not vector_allowed:
             raise invalid_argument("vector is not allowed here")
         vector = _vector(vector, "vector")
+    if not isinstance(body.get("include_input", True), bool):
+        raise invalid_argument("include_input must be true or false")
     min_score = body.get("min_score")
     if min_score is not None and (
         isinstance(min_score, bool) or not isinstance(min_score, (int, float))
@@ -141,7 +146,7 @@ class Search:
         from interstate.server.extensions import extended_body
 
         query = parse_query(body)
-        include_input = bool(body.get("include_input", True))
+        include_input = body.get("include_input", True)
         try:
             hits = await self.store.search(tenant, query)
         except NotImplementedError as exc:

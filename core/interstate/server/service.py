@@ -29,7 +29,7 @@ from interstate.server.errors import (
     not_found,
 )
 from interstate.server.history import DEFAULT_MAX_BYTES
-from interstate.server.inputs import check_idempotency_key
+from interstate.server.inputs import check_idempotency_key, integral_floats
 from interstate.server.providers.base import ProviderRegistry
 from interstate.server.quotes import has_quotes, resolve_quotes
 from interstate.server.render import (
@@ -121,7 +121,7 @@ class InteractionService:
         if not isinstance(body, dict):
             raise invalid_argument("The request body must be a JSON object")
         try:
-            request = CreateInteractionRequest.model_validate(body)
+            request = CreateInteractionRequest.model_validate(integral_floats(body), strict=True)
         except (ValidationError, ValueError) as exc:
             raise invalid_argument(validation_message(exc)) from None
         if request.agent is not None:

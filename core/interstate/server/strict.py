@@ -133,6 +133,10 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 }  # fmt: skip
 
 
+#: The fields of interstate's ``interstate_quote`` input block.
+QUOTE_FIELDS = frozenset({"type", "interaction_id", "start", "end"})
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a body: an ``unknown`` name (dropped when lenient), a bad ``value``."""
@@ -255,8 +259,11 @@ class _Walker:
 
     def unknown_variant(self, value: dict[str, Any], by_tag: dict[str, Any], path: str) -> None:
         tag = value.get("type")
-        if tag in EXTENSION_CONTENT_TYPES:
-            return  # interstate's own input blocks (server/quotes.py checks them)
+        if tag in EXTENSION_CONTENT_TYPES:  # interstate's own input block (quotes.py checks it)
+            for key in sorted(value.keys() - QUOTE_FIELDS):
+                self.unknown(value, key, path)
+            self.quote(value, path)
+            return
         known = [t for t, m in by_tag.items() if not issubclass(m, UnknownVariant)]
         where = f"{path}.type" if path else "type"
         shown = "missing" if tag is None else _shown(tag)
@@ -268,17 +275,35 @@ class _Walker:
         fields = {(info.alias or name): (name, info) for name, info in model.model_fields.items()}
         for key in list(value):
             if key not in fields:
-                self.problems.append(Problem("unknown", (
-                    f'Invalid JSON payload received. Unknown name "{_short(key)}"{_at(path)}: '
-                    "Cannot find field."
-                )))  # fmt: skip
-                if self.lenient:
-                    del value[key]
+                self.unknown(value, key, path)
                 continue
             name, info = fields[key]
             where = f"{path}.{key}" if path else key
             self.enum(value[key], enum_for(model, name), where)
             self.value(value[key], info.annotation, where)
+
+    def quote(self, value: dict[str, Any], path: str) -> None:
+        """An ``interstate_quote``: a stored interaction's id, bounds that are counts or null."""
+        at = f"{path}." if path else ""
+        interaction_id = value.get("interaction_id")
+        if not isinstance(interaction_id, str) or not interaction_id:
+            self.problems.append(Problem("value", (
+                f"Invalid value at '{at}interaction_id' ({_shown(interaction_id)}); an "
+                "interstate_quote names a stored interaction by its id")))  # fmt: skip
+        for name in ("start", "end"):
+            bound = value.get(name)
+            if bound is not None and (type(bound) is not int or bound < 0):
+                self.problems.append(Problem("value", (
+                    f"Invalid value at '{at}{name}' ({_shown(bound)}); expected an integer >= 0")))
+
+    def unknown(self, value: dict[str, Any], key: str, path: str) -> None:
+        """``key`` of ``value`` is a name nothing declares (dropped when lenient)."""
+        self.problems.append(Problem("unknown", (
+            f'Invalid JSON payload received. Unknown name "{_short(key)}"{_at(path)}: '
+            "Cannot find field."
+        )))  # fmt: skip
+        if self.lenient:
+            del value[key]
 
     def enum(self, value: Any, allowed: tuple[str, ...] | None, path: str) -> None:
         if allowed is None:
@@ -400,3 +425,12 @@ def check_create_body(body: Any, *, lenient: bool = False) -> Any:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         raise invalid_argument(refused[0].message + more)
     return body
+
+
+def check_value(value: Any, tp: Any, path: str) -> None:
+    """A 400 ``ServiceError`` for the first unknown name, value or type in ``value`` of type
+    ``tp`` (a recorded turn's ``steps``), as ``check_create_body`` answers for a create."""
+    walker = _Walker(lenient=False)
+    walker.value(value, tp, path)
+    if walker.problems:
+        raise invalid_argument(walker.problems[0].message)

@@ -14,7 +14,6 @@ import os
 import secrets
 import socket
 import time
-import uuid
 
 from interstate.server.runner import UNFINISHED, TurnRunner, closing_after_stored
 from interstate.server.store.base import InteractionRecord
