@@ -242,9 +242,15 @@ class _Walker:
         union = get_args(tp)[0]
         by_tag: dict[str, Any] = {}
         for member in _members(union):
-            tag = next(m.tag for m in get_args(member)[1:] if isinstance(m, Tag))
-            by_tag[tag] = get_args(member)[0]
+            inner, *metadata = get_args(member)
+            tag = next(m.tag for m in metadata if isinstance(m, Tag))
+            # A member that is itself a tagged union keeps its discriminator (Annotated flattens).
+            rest = [m for m in metadata if not isinstance(m, Tag)]
+            by_tag[tag] = Annotated[(inner, *rest)] if rest else inner
         pick = discriminator.discriminator
+        models = all(isinstance(m, type) and issubclass(m, BaseModel) for m in by_tag.values())
+        if models and isinstance(value, dict) and value.get("type") is None:
+            return self.unknown_variant(value, by_tag, path)  # no default variant: name it
         try:
             tag = pick(value) if callable(pick) else value.get(pick)
         except (ValueError, AttributeError):
