@@ -130,6 +130,9 @@ UNKNOWN_TYPES: list[tuple[str, dict[str, Any]]] = [
     ("agent_config.type", {"agent": "deep-research-pro-preview-12-2025", "agent_config": {"type": "x"}}),
     ("generation_config.transcription_config.mode.type", body(generation_config={
         "transcription_config": {"mode": {"type": "fuzzy"}}})),
+    ("input.type", body(input={"type": "hologram", "text": ""})),  # one bare content block
+    ("input.type", body(input={"text": "no type"})),
+    ("input[0].type", body(input=[{"content": []}])),
 ]
 
 
@@ -451,6 +454,18 @@ async def test_every_step_content_and_annotation_type_is_accepted_and_echoed(htt
     got = (await http.get(f"{CREATE}/{created.json()['id']}")).json()
     assert got["steps"][: len(EVERY_STEP)] == EVERY_STEP
     assert [s["type"] for s in got["steps"][len(EVERY_STEP):]] == ["model_output"]
+
+
+@pytest.mark.parametrize("block", MEDIA, ids=[m["type"] for m in MEDIA])
+async def test_one_bare_content_block_of_every_type_is_an_input(
+    http: httpx.AsyncClient, block: dict[str, Any]
+) -> None:
+    """A bare block is walked as its own type (audio's ``sample_rate`` was once refused as a
+    text block's unknown name)."""
+    created = await http.post(CREATE, json=body(input=block))
+    assert created.status_code == 200, created.text
+    got = (await http.get(f"{CREATE}/{created.json()['id']}")).json()
+    assert got["steps"][0] == {"type": "user_input", "content": [block]}
 
 
 async def test_a_recorded_turns_stream_carries_content_deltas_and_whole_tool_steps(
