@@ -118,7 +118,7 @@ def request_schemas(ref: str) -> dict[str, Any]:
     }
     body = _strict(top, CreateInteractionRequest)
     properties = body["properties"]
-    for branch in properties["model"]["anyOf"]:
+    for branch in [*properties["model"]["anyOf"], *properties["agent"]["anyOf"]]:
         if branch.get("type") == "string":
             branch["minLength"] = 1
     properties["labels"] = {
@@ -165,6 +165,13 @@ def openapi_document() -> dict[str, Any]:
         "/{version}/interactions/{interaction_id}/cancel": {
             "post": _op("Cancel a queued or running interaction", ref + "Interaction",
                         params=[interaction_id]),
+        },
+        "/{version}/agents": {
+            "get": _op("List the agents registered on this server", obj, params=[
+                _param("page_size", type_="integer"), _param("page_token"), _param("parent")]),
+        },
+        "/{version}/interstate/agents": {
+            "get": _op("interstate: the registered agents and their kinds", obj),
         },
         "/{version}/interstate/record": {
             "post": _op("interstate: record turns without calling a model", obj, body=obj),
