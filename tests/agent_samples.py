@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from typing import Any, AsyncIterator, TypedDict
 
 from langchain_core.messages import AIMessage, ToolMessage
@@ -107,3 +109,35 @@ _numbers.add_edge(START, "double")
 _numbers.add_edge("double", END)
 #: No messages channel: its input is a JSON object text.
 number_graph = _numbers.compile()
+
+
+# -- a run that is killed mid-way (tests/conformance/test_agents_durability.py) ---------------
+
+
+def _log(line: str) -> int:
+    """Append ``line`` to $AGENT_SAMPLES_LOG; how many times it is there now."""
+    path = os.environ["AGENT_SAMPLES_LOG"]
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+    with open(path, encoding="utf-8") as log:
+        return log.read().splitlines().count(line)
+
+
+def first_step(state: MessagesState) -> dict[str, Any]:
+    _log("first")
+    return {"messages": [AIMessage("first done")]}
+
+
+def second_step(state: MessagesState) -> dict[str, Any]:
+    if _log("second") == 1:
+        time.sleep(600)  # the first time, the test kills the server meanwhile
+    return {"messages": [AIMessage("second done")]}
+
+
+_two = StateGraph(MessagesState)
+_two.add_node("first_step", first_step)
+_two.add_node("second_step", second_step)
+_two.add_edge(START, "first_step")
+_two.add_edge("first_step", "second_step")
+_two.add_edge("second_step", END)
+two_steps = _two.compile()

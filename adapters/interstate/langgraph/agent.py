@@ -147,7 +147,9 @@ class LangGraphAgent(Agent):
                     yield item
             answered = bool(replayed)
             modes = ["updates", "checkpoints"]
-            async for mode, chunk in graph.astream(graph_input, config, stream_mode=modes):
+            # durability="sync": each step's checkpoint is stored before the next step starts,
+            # so a crash loses at most the step that was running.
+            async for mode, chunk in graph.astream(graph_input, config, stream_mode=modes, durability="sync"):
                 if mode == "checkpoints":
                     last = chunk
                     continue

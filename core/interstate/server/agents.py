@@ -15,6 +15,7 @@ fails at start-up with one line (``AgentRegistrationError``) naming the entry an
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
 import inspect
 import os
@@ -69,7 +70,11 @@ _NOT_YET = {
 }
 _ENTRY_HELP = "use NAME=module:attr, e.g. --agent support=myapp.graphs:graph"
 
-_STEP = TypeAdapter(Step)
+
+
+@functools.lru_cache(maxsize=1)
+def _step_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Step)  # built on first use: importing the server stays cheap
 
 
 def _mro_match(obj: Any, table: Iterable[tuple[Any, ...]]) -> tuple[Any, ...] | None:
@@ -250,7 +255,7 @@ def wire_step(value: Any, agent: str) -> dict[str, Any]:
         return {"type": "model_output", "content": [{"type": "text", "text": value}]}
     if isinstance(value, dict):
         try:
-            value = _STEP.validate_python(value)
+            value = _step_adapter().validate_python(value)
         except ValidationError as exc:
             raise TypeError(f"agent {agent!r} produced an invalid step: {exc.errors()[0]['msg']}") from None
     if isinstance(value, UnknownStep) or not hasattr(value, "to_wire"):

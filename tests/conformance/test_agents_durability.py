@@ -1,0 +1,48 @@
+"""``kill -9`` of ``interstate serve`` in the middle of an agent run: the restarted server
+resumes the run from the framework's last checkpoint, so finished LangGraph nodes do not run
+again (``tests/agent_samples.py::two_steps`` logs each node it starts)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from google.genai import interactions as gi
+
+from harness import ServerProcess, Target, wait_until
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def test_a_killed_server_resumes_a_langgraph_run_without_rerunning_finished_nodes(tmp_path: Path) -> None:
+    log = tmp_path / "nodes.log"
+    log.touch()
+    path = os.pathsep.join([str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {"PYTHONPATH": path, "AGENT_SAMPLES_LOG": str(log)}
+    args = ["--no-auth", "--provider", "scripted", "--agent", "two=agent_samples:two_steps"]
+    db = tmp_path / "interstate.db"
+    first = ServerProcess(db, args, tmp_path / "server1.log", env=env).start()
+    try:
+        sdk = Target("http", first.base_url, "any", auth=False).sdk()
+        started = sdk.interactions.create(agent="two", input="go", background=True)
+        wait_until(lambda: "second" in log.read_text().split())  # the first node is checkpointed
+        assert first.proc is not None
+        first.proc.kill()  # SIGKILL: no shutdown, the lease stays with a dead process
+        first.proc.wait()
+    finally:
+        first.stop()
+    second = ServerProcess(db, args, tmp_path / "server2.log", env=env).start()
+    try:
+        target = Target("http", second.base_url, "any", auth=False)
+        client = target.sdk()
+        done = wait_until(lambda: (i := client.interactions.get(started.id)).status not in
+                          ("queued", "in_progress") and i)  # fmt: skip
+        assert done.status == "completed", done
+        texts = [c.text for s in done.steps if isinstance(s, gi.ModelOutputStep) for c in s.content or []]
+        assert texts == ["first done", "second done"]
+        assert log.read_text().split() == ["first", "second", "second"]  # first ran once
+        again = client.interactions.create(agent="two", input="more", previous_interaction_id=started.id)
+        assert again.status == "completed"
+        target.close()
+    finally:
+        second.stop()
