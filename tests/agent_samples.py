@@ -94,6 +94,21 @@ _tools.add_edge("answer", END)
 tool_graph = _tools.compile()
 
 
+async def wait_long(state: MessagesState) -> dict[str, Any]:
+    await asyncio.sleep(60)  # cancel stops it
+    return {"messages": [AIMessage("never")]}
+
+
+_slow = StateGraph(MessagesState)
+_slow.add_node("respond", respond)
+_slow.add_node("wait_long", wait_long)
+_slow.add_edge(START, "respond")
+_slow.add_edge("respond", "wait_long")
+_slow.add_edge("wait_long", END)
+#: Answers, then works for a minute.
+slow_graph = _slow.compile()
+
+
 class Numbers(TypedDict, total=False):
     n: int
     doubled: int

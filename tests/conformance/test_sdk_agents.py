@@ -25,6 +25,7 @@ ENTRIES = [
     "chat=agent_samples:chat_graph",
     "tool-graph=agent_samples:tool_graph",
     "numbers=agent_samples:number_graph",
+    "slow-graph=agent_samples:slow_graph",
 ]
 
 
@@ -121,22 +122,27 @@ def test_a_background_agent_turn_completes(client: genai.Client) -> None:
     assert done.output_text == "echo: later (after None)"
 
 
-def test_cancel_stops_a_running_agent_and_keeps_what_it_produced(client: genai.Client) -> None:
-    started = client.interactions.create(agent="slow", input="go", background=True)
+@pytest.mark.parametrize("agent, kept", [("slow", "started"), ("slow-graph", "heard 1: go")])
+def test_cancel_stops_a_running_agent_and_keeps_what_it_produced(
+    client: genai.Client, agent: str, kept: str
+) -> None:
+    started = client.interactions.create(agent=agent, input="go", background=True)
     for event in client.interactions.get(started.id, stream=True):  # until its first step is out
         if isinstance(event, gi.StepStop):
             break
     cancelled = client.interactions.cancel(started.id)
     assert cancelled.status == "cancelled"
     stored = client.interactions.get(started.id)
-    assert stored.status == "cancelled" and texts(stored) == ["started"]
+    assert stored.status == "cancelled" and texts(stored) == [kept]
 
 
-def test_an_agent_that_raises_fails_its_turn_with_the_reason(client: genai.Client) -> None:
+def test_an_agent_that_raises_fails_its_turn_with_the_reason(client: genai.Client, target: Target) -> None:
     created = client.interactions.create(agent="broken", input="x")
     assert created.status == "failed"
-    stored = client.interactions.get(created.id)
-    assert stored.status == "failed"
+    stored = target.raw().get(f"/v1beta/interactions/{created.id}").json()
+    assert stored["status"] == "failed"
+    assert "'broken'" in stored["errors"][0]["message"]
+    assert "the agent broke" in stored["errors"][0]["message"]
 
 
 # -- refused ------------------------------------------------------------------------------------
