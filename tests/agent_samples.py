@@ -156,3 +156,11 @@ _two.add_edge(START, "first_step")
 _two.add_edge("first_step", "second_step")
 _two.add_edge("second_step", END)
 two_steps = _two.compile()
+
+
+async def slow_once(input_steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[str]:
+    """Works for ten minutes the first time it runs (the test kills the server meanwhile)."""
+    yield "working"
+    if _log("function") == 1:
+        await asyncio.sleep(600)
+    yield f"done (resumed: {context.resumed})"

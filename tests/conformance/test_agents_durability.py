@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from google.genai import interactions as gi
 
@@ -14,18 +15,25 @@ from harness import ServerProcess, Target, wait_until
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def test_a_killed_server_resumes_a_langgraph_run_without_rerunning_finished_nodes(tmp_path: Path) -> None:
+def texts(interaction: Any) -> list[str]:
+    return [c.text for s in interaction.steps if isinstance(s, gi.ModelOutputStep) for c in s.content or []]
+
+
+def test_a_killed_server_resumes_agent_runs_langgraph_ones_without_rerunning_finished_nodes(tmp_path: Path) -> None:
     log = tmp_path / "nodes.log"
     log.touch()
     path = os.pathsep.join([str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {"PYTHONPATH": path, "AGENT_SAMPLES_LOG": str(log)}
-    args = ["--no-auth", "--provider", "scripted", "--agent", "two=agent_samples:two_steps"]
+    args = ["--no-auth", "--provider", "scripted", "--agent", "two=agent_samples:two_steps",
+            "--agent", "fn=agent_samples:slow_once"]  # fmt: skip
     db = tmp_path / "interstate.db"
     first = ServerProcess(db, args, tmp_path / "server1.log", env=env).start()
     try:
         sdk = Target("http", first.base_url, "any", auth=False).sdk()
         started = sdk.interactions.create(agent="two", input="go", background=True)
-        wait_until(lambda: "second" in log.read_text().split())  # the first node is checkpointed
+        function = sdk.interactions.create(agent="fn", input="go", background=True)
+        # The first node is checkpointed, the function is sleeping.
+        wait_until(lambda: {"second", "function"} <= set(log.read_text().split()))
         assert first.proc is not None
         first.proc.kill()  # SIGKILL: no shutdown, the lease stays with a dead process
         first.proc.wait()
@@ -38,9 +46,14 @@ def test_a_killed_server_resumes_a_langgraph_run_without_rerunning_finished_node
         done = wait_until(lambda: (i := client.interactions.get(started.id)).status not in
                           ("queued", "in_progress") and i)  # fmt: skip
         assert done.status == "completed", done
-        texts = [c.text for s in done.steps if isinstance(s, gi.ModelOutputStep) for c in s.content or []]
-        assert texts == ["first done", "second done"]
-        assert log.read_text().split() == ["first", "second", "second"]  # first ran once
+        assert texts(done) == ["first done", "second done"]
+        lines = log.read_text().split()
+        assert [x for x in lines if x != "function"] == ["first", "second", "second"]  # first ran once
+        # A function agent has no checkpoints: it ran again from the start, and knew it.
+        restarted = wait_until(lambda: (i := client.interactions.get(function.id)).status not in
+                               ("queued", "in_progress") and i)  # fmt: skip
+        assert restarted.status == "completed" and lines.count("function") == 2
+        assert texts(restarted) == ["working", "done (resumed: True)"]  # the new run's steps only
         again = client.interactions.create(agent="two", input="more", previous_interaction_id=started.id)
         assert again.status == "completed"
         target.close()
