@@ -223,3 +223,15 @@ def test_a_background_langgraph_turn_completes(client: genai.Client) -> None:
     started = client.interactions.create(agent="chat", input="in the background", background=True)
     done = wait_until(lambda: (i := client.interactions.get(started.id)).status == "completed" and i)
     assert done.output_text == "heard 1: in the background"
+
+
+def test_the_cli_lists_a_servers_agents(agents_http: ServerProcess) -> None:
+    from typer.testing import CliRunner
+
+    from interstate.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["agents", "--url", agents_http.base_url])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.output.splitlines()]
+    assert ["chat", "langgraph"] in rows and ["echo", "function"] in rows
+    assert len(rows) == len(ENTRIES)
