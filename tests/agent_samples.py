@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator, TypedDict
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import interrupt
 
 from interstate.server.agents import AgentContext
 
@@ -107,6 +108,19 @@ _slow.add_edge("respond", "wait_long")
 _slow.add_edge("wait_long", END)
 #: Answers, then works for a minute.
 slow_graph = _slow.compile()
+
+
+def approve(state: MessagesState) -> dict[str, Any]:
+    answer = interrupt({"question": f"approve {state['messages'][-1].content}?"})
+    return {"messages": [AIMessage(f"approved: {answer}")]}
+
+
+_approval = StateGraph(MessagesState)
+_approval.add_node("approve", approve)
+_approval.add_edge(START, "approve")
+_approval.add_edge("approve", END)
+#: Asks a human (``interrupt``) before it answers.
+approval_graph = _approval.compile()
 
 
 class Numbers(TypedDict, total=False):

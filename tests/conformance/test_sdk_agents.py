@@ -26,6 +26,7 @@ ENTRIES = [
     "tool-graph=agent_samples:tool_graph",
     "numbers=agent_samples:number_graph",
     "slow-graph=agent_samples:slow_graph",
+    "approval=agent_samples:approval_graph",
 ]
 
 
@@ -157,6 +158,8 @@ def test_an_agent_that_raises_fails_its_turn_with_the_reason(client: genai.Clien
         ({"agent": "echo", "input": "x", "store": False}, 400, "store"),
         ({"agent": "echo", "input": "x", "generation_config": {"temperature": 1}}, 400, "generation_config"),
         ({"agent": "numbers", "input": "plain text"}, 400, "json"),
+        ({"agent": "approval", "input": [{"type": "function_result", "call_id": "c", "result": "yes"}]},
+         400, "interrupt"),
         ({"agent": "echo", "input": "x", "agent_config": {"type": "dynamic"}}, 400, "agent_config"),
     ],
 )
@@ -211,6 +214,21 @@ def test_a_langgraph_run_streams_tool_calls_and_results(client: genai.Client) ->
     assert done.status == "completed" and done.output_text == "it is sunny"
     result = next(s for s in done.steps if isinstance(s, gi.FunctionResultStep))
     assert result.call_id == "tc-1" and result.name == "lookup"
+
+
+def test_an_interrupt_requires_action_and_a_function_result_resumes_it(client: genai.Client) -> None:
+    asked = client.interactions.create(agent="approval", input="the deploy")
+    assert asked.status == "requires_action"
+    call = asked.steps[-1]
+    assert isinstance(call, gi.FunctionCallStep) and call.name == "interrupt"
+    assert call.arguments == {"value": {"question": "approve the deploy?"}}
+    answer = {"type": "function_result", "call_id": call.id, "name": "interrupt", "result": "yes"}
+    resumed = client.interactions.create(agent="approval", input=[answer], previous_interaction_id=asked.id)
+    assert resumed.status == "completed" and resumed.output_text == "approved: yes"
+    # The same interrupt answered differently from the same turn: a fork.
+    other = client.interactions.create(agent="approval", previous_interaction_id=asked.id,
+                                       input=[{**answer, "result": "no"}])  # fmt: skip
+    assert other.output_text == "approved: no"
 
 
 def test_a_graph_without_messages_takes_a_json_object(client: genai.Client) -> None:

@@ -2,7 +2,9 @@
 
 Input (docs/agents.md): the turn's text; a JSON object text is the graph's input dict, any
 other text a ``HumanMessage`` on the ``messages`` channel (refused with a 400 for a graph
-without one). Output: each node's update as it finishes (``stream_mode="updates"``), its AI
+without one); ``function_result`` steps answer the interrupts the parent turn ended with
+(``Command(resume=...)``). An ``interrupt()`` ends the turn ``requires_action`` with a
+``function_call`` step named ``interrupt`` whose ``arguments.value`` is the interrupt's value. Output: each node's update as it finishes (``stream_mode="updates"``), its AI
 messages as ``model_output`` + ``function_call`` steps and its tool messages as
 ``function_result`` steps; a run that adds no message answers with its final state as JSON.
 
@@ -22,6 +24,7 @@ import json
 from typing import Any, AsyncIterator
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.types import Command
 
 from interstate.server.agents import Agent, AgentContext
 from interstate.server.providers.base import Finish, ProviderItem, step_items
@@ -33,6 +36,9 @@ __all__ = ["LangGraphAgent"]
 
 #: Checkpoint metadata key naming the interaction whose run wrote the checkpoint.
 RUN_KEY = "interstate_interaction_id"
+#: The update key of LangGraph's pending interrupts, and the function name they are called by.
+INTERRUPT = "__interrupt__"
+INTERRUPT_CALL = "interrupt"
 
 
 def _text(steps: list[dict[str, Any]]) -> str:
@@ -52,6 +58,17 @@ def _text(steps: list[dict[str, Any]]) -> str:
     if not parts:
         raise ValueError("the input has no text; send the question, or a JSON object of inputs")
     return "\n".join(parts)
+
+
+def _interrupt_calls(interrupts: Any) -> list[dict[str, Any]]:
+    """A ``function_call`` step named ``interrupt`` per pending ``interrupt()``: the turn ends
+    ``requires_action``, and a ``function_result`` with its ``call_id`` resumes the graph."""
+    calls = []
+    for pending in interrupts if isinstance(interrupts, (list, tuple)) else [interrupts]:
+        value = json.loads(json.dumps(getattr(pending, "value", None), default=str))
+        calls.append({"type": "function_call", "id": str(getattr(pending, "id", "")),
+                      "name": INTERRUPT_CALL, "arguments": {"value": value}})  # fmt: skip
+    return calls
 
 
 def _messages(update: Any) -> list[BaseMessage]:
@@ -75,6 +92,16 @@ class LangGraphAgent(Agent):
         self.has_messages = "messages" in (getattr(graph, "channels", None) or {})
 
     def graph_input(self, steps: list[dict[str, Any]]) -> Any:
+        """What ``astream`` gets for this turn's input (module docstring); ``ValueError`` for
+        input the graph cannot take."""
+        results = [s for s in steps if s.get("type") == "function_result"]
+        if results:  # answers to the interrupts the parent turn ended with
+            if len(results) != len(steps):
+                raise ValueError("send either function_result steps (answering the graph's "
+                                 "interrupts) or text, not both")  # fmt: skip
+            if len(results) == 1:
+                return Command(resume=results[0].get("result"))
+            return Command(resume={s.get("call_id"): s.get("result") for s in results})
         text = _text(steps)
         stripped = text.strip()
         if stripped.startswith("{"):
@@ -91,14 +118,23 @@ class LangGraphAgent(Agent):
             )
         return {"messages": [HumanMessage(content=text)]}
 
-    def check_input(self, steps: list[dict[str, Any]]) -> None:
-        self.graph_input(steps)
+    def check_input(self, steps: list[dict[str, Any]], parent_state: dict[str, Any] | None) -> None:
+        if isinstance(self.graph_input(steps), Command) and self._parent(parent_state) is None:
+            raise ValueError("function_result input answers the interrupts of the turn it "
+                             "continues, and that turn did not end in an interrupt of this graph")  # fmt: skip
+
+    def _parent(self, parent_state: dict[str, Any] | None) -> dict[str, Any] | None:
+        """This agent's checkpoint of the parent turn, if it has one."""
+        parent = (parent_state or {}).get("langgraph")
+        if isinstance(parent, dict) and parent.get("agent") == self.name and parent.get("thread_id"):
+            return parent
+        return None
 
     def _thread(self, context: AgentContext) -> dict[str, Any]:
         """The ``configurable`` of this turn: the parent turn's checkpoint of this agent, else a
         new thread named after this (first agent) turn's chain root."""
-        parent = (context.parent_state or {}).get("langgraph")
-        if isinstance(parent, dict) and parent.get("agent") == self.name and parent.get("thread_id"):
+        parent = self._parent(context.parent_state)
+        if parent is not None:
             configurable = {"thread_id": parent["thread_id"]}
             if parent.get("checkpoint_id"):
                 configurable["checkpoint_id"] = parent["checkpoint_id"]
@@ -132,11 +168,24 @@ class LangGraphAgent(Agent):
                  if isinstance(m, (AIMessage, ToolMessage)) and m.id not in seen]  # fmt: skip
         return latest, added
 
+    async def _answering(self, graph: Any, config: dict[str, Any], command: Command) -> Command:
+        """Resume the parent turn's interrupts on a copy of its checkpoint (``config`` is moved
+        to it): the checkpoint keeps the writes of the first answer, with which LangGraph
+        would replay that answer again, so answering an interrupt twice would not fork."""
+        if "checkpoint_id" not in config["configurable"]:
+            raise ValueError(f"agent {self.name!r} got function_result input, but the turn it "
+                             "continues did not end in an interrupt of this graph")  # fmt: skip
+        copied = await graph.aupdate_state(config, None, as_node="__copy__")
+        config["configurable"] = dict(copied["configurable"])
+        return command
+
     async def run(self, steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[ProviderItem]:
         graph_input: Any = self.graph_input(steps)
         config: dict[str, Any] = {"configurable": self._thread(context),
                                   "metadata": {RUN_KEY: context.interaction_id}}  # fmt: skip
         async with self._graph(context) as graph:
+            if isinstance(graph_input, Command) and not context.resumed:
+                graph_input = await self._answering(graph, config, graph_input)
             resumed, replayed = await self._resume_point(graph, config, context)
             last: dict[str, Any] | None = None
             if resumed is not None:  # go on from where the crashed attempt stopped
@@ -154,6 +203,11 @@ class LangGraphAgent(Agent):
                     last = chunk
                     continue
                 for node, update in (chunk or {}).items():
+                    if node == INTERRUPT:
+                        for step in _interrupt_calls(update):
+                            answered = True
+                            for item in step_items(step):
+                                yield item
                     if node.startswith("__"):
                         continue
                     for message in _messages(update):

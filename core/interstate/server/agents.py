@@ -238,9 +238,10 @@ class Agent(abc.ABC):
         self.name = name
         self.target = target
 
-    def check_input(self, steps: list[dict[str, Any]]) -> None:
-        """Raise ``ValueError`` saying why this agent cannot take ``steps``: the create is then
-        refused with a 400 before anything is written. The default takes any input."""
+    def check_input(self, steps: list[dict[str, Any]], parent_state: dict[str, Any] | None) -> None:
+        """Raise ``ValueError`` saying why this agent cannot take ``steps`` after a turn that
+        kept ``parent_state`` (``AgentContext.parent_state``): the create is then refused with
+        a 400 before anything is written. The default takes any input."""
 
     @abc.abstractmethod
     def run(self, steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[ProviderItem]:
@@ -405,9 +406,9 @@ def build_agents(specs: AgentSpecs) -> AgentRegistry:
     return registry
 
 
-def check_agent_input(agent: Agent, steps: list[dict[str, Any]]) -> None:
-    """``agent.check_input``, with a surprise in it reported as a 400 naming the agent."""
+def check_agent_input(agent: Agent, steps: list[dict[str, Any]], parent_state: dict[str, Any] | None) -> None:
+    """``agent.check_input``, its ``ValueError`` reported as a 400 naming the agent."""
     try:
-        agent.check_input(steps)
+        agent.check_input(steps, parent_state)
     except ValueError as exc:
         raise invalid_argument(f"Agent {agent.name!r} cannot take this input: {exc}") from None

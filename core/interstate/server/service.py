@@ -178,7 +178,9 @@ class InteractionService:
             self.providers.resolve(request.model or "")  # 400 before anything is written
         record = await self._new_record(tenant, body, request, idempotency_key, inherit_config)
         if request.agent is not None:
-            check_agent_input(self.agents.resolve(request.agent), record.input)
+            parent = record.parent_id and await self.store.get(tenant, record.parent_id)
+            state = parent.provider_state if parent else None
+            check_agent_input(self.agents.resolve(request.agent), record.input, state)
         if request.store is False:
             return await self._run_unstored(record, stream=bool(request.stream))
         try:
