@@ -9,6 +9,7 @@ import time
 from typing import Any, AsyncIterator, TypedDict
 
 from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
 
@@ -70,6 +71,9 @@ chat_builder.add_edge(START, "respond")
 chat_builder.add_edge("respond", END)
 #: A message graph (text input becomes a HumanMessage).
 chat_graph = chat_builder.compile()
+#: The same graph with a checkpointer of its own, which the server then uses.
+own_saver = InMemorySaver()
+own_checkpointer_graph = chat_builder.compile(checkpointer=own_saver)
 
 
 def call_tool(state: MessagesState) -> dict[str, Any]:

@@ -27,6 +27,7 @@ ENTRIES = [
     "numbers=agent_samples:number_graph",
     "slow-graph=agent_samples:slow_graph",
     "approval=agent_samples:approval_graph",
+    "own-saver=agent_samples:own_checkpointer_graph",
 ]
 
 
@@ -204,6 +205,19 @@ def test_a_continued_langgraph_turn_sees_the_thread_and_a_fork_forks_it(client: 
     # A new chain is a new thread.
     fresh = client.interactions.create(agent="chat", input="alone")
     assert fresh.output_text == "heard 1: alone"
+
+
+def test_a_graph_compiled_with_a_checkpointer_keeps_its_threads_there(
+    client: genai.Client, target: Target
+) -> None:
+    one = client.interactions.create(agent="own-saver", input="one")
+    two = client.interactions.create(agent="own-saver", input="two", previous_interaction_id=one.id)
+    assert two.output_text == "heard 2: one | two"
+    if target.name == "embedded":  # the saver is this process's object
+        import agent_samples
+
+        thread = {"configurable": {"thread_id": f"interstate-agent:own-saver:{one.id}"}}
+        assert agent_samples.own_saver.get_tuple(thread) is not None
 
 
 def test_a_langgraph_run_streams_tool_calls_and_results(client: genai.Client) -> None:

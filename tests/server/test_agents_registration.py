@@ -114,8 +114,9 @@ async def test_the_listings_name_each_agent_and_its_kind(tmp_path: Path) -> None
             assert [a["id"] for a in first["agents"]] == ["chat"]
             rest = (await http.get("/v1beta/agents", params={"page_token": first["next_page_token"]})).json()
             assert [a["id"] for a in rest["agents"]] == ["echo"] and "next_page_token" not in rest
-            bad = await http.get("/v1beta/agents", params={"page_token": "nobody"})
-            assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_ARGUMENT"
+            for params in ({"page_token": "nobody"}, {"page_size": "0"}, {"page_size": "²"}):
+                bad = await http.get("/v1beta/agents", params=params)
+                assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_ARGUMENT"
     finally:
         await service.close()
 

@@ -402,7 +402,8 @@ def _pairs(values: list[str], name: str, *, json_values: bool) -> list[tuple[str
 def _page_size(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    # isascii: "²".isdigit() is true, and int("²") raises (a 500 instead of this 400).
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise invalid_argument(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(value)
 
