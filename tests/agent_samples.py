@@ -182,3 +182,45 @@ async def slow_once(input_steps: list[dict[str, Any]], context: AgentContext) ->
     if _log("function") == 1:
         await asyncio.sleep(600)
     yield f"done (resumed: {context.resumed})"
+
+
+# -- AutoGen ------------------------------------------------------------------------------------
+
+from autogen_agentchat.agents import BaseChatAgent  # noqa: E402
+from autogen_agentchat.base import Response  # noqa: E402
+from autogen_agentchat.messages import TextMessage, ThoughtEvent  # noqa: E402
+from autogen_agentchat.teams import RoundRobinGroupChat  # noqa: E402
+
+
+class Counter(BaseChatAgent):
+    """Answers with every task it was given so far: its state, saved and loaded with the team."""
+
+    def __init__(self, name: str = "counter") -> None:
+        super().__init__(name, "counts the tasks it heard")
+        self.heard: list[str] = []
+
+    @property
+    def produced_message_types(self) -> tuple[type, ...]:
+        return (TextMessage,)
+
+    async def on_messages(self, messages: Any, cancellation_token: Any) -> Response:
+        self.heard += [m.to_text() for m in messages if m.source == "user"]
+        return Response(
+            chat_message=TextMessage(content=f"heard {len(self.heard)}: " + " | ".join(self.heard), source=self.name),
+            inner_messages=[ThoughtEvent(content="counting", source=self.name)],
+        )
+
+    async def on_reset(self, cancellation_token: Any) -> None:
+        self.heard = []
+
+    async def save_state(self) -> dict[str, Any]:
+        return {"heard": list(self.heard)}
+
+    async def load_state(self, state: Any) -> None:
+        self.heard = list(state["heard"])
+
+
+#: A team of one agent that remembers the tasks of the turns before.
+counter_team = RoundRobinGroupChat([Counter()], max_turns=1)
+#: A chat agent alone (a team is needed: refused at registration).
+lone_agent = Counter("lone")

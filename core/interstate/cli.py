@@ -116,8 +116,8 @@ def serve(
     ),
     agent: Optional[List[str]] = typer.Option(
         None, "--agent", envvar="INTERSTATE_AGENTS", metavar="NAME=module:attr",
-        help="Serve an agent of your own as agent=NAME: a compiled LangGraph graph, an async "
-        "function (input_steps, context) or a zero-argument factory of one, imported from "
+        help="Serve an agent of your own as agent=NAME: a compiled LangGraph graph, an AutoGen "
+        "team, an async function (input_steps, context) or a zero-argument factory of one, imported from "
         "module (the current directory is on the path). Repeat, or comma-separate in the env var.",
     ),
     log_level: str = typer.Option("info", envvar="INTERSTATE_LOG_LEVEL", help="uvicorn log level."),

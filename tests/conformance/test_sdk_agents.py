@@ -28,6 +28,7 @@ ENTRIES = [
     "slow-graph=agent_samples:slow_graph",
     "approval=agent_samples:approval_graph",
     "own-saver=agent_samples:own_checkpointer_graph",
+    "team=agent_samples:counter_team",
 ]
 
 
@@ -267,3 +268,28 @@ def test_the_cli_lists_a_servers_agents(agents_http: ServerProcess) -> None:
     rows = [line.split("\t") for line in result.output.splitlines()]
     assert ["chat", "langgraph"] in rows and ["echo", "function"] in rows
     assert len(rows) == len(ENTRIES)
+
+
+# -- AutoGen ------------------------------------------------------------------------------------
+
+
+def test_an_autogen_team_takes_the_text_as_its_task_and_streams_its_messages(client: genai.Client) -> None:
+    events = list(client.interactions.create(agent="team", input="count me", stream=True))
+    starts = [e.step.type for e in events if isinstance(e, gi.StepStart)]
+    assert starts == ["thought", "model_output"]
+    done = client.interactions.get(events[-1].interaction.id)
+    assert done.status == "completed" and done.output_text == "heard 1: count me"
+
+
+def test_a_continued_autogen_turn_continues_the_team_and_a_fork_forks_it(client: genai.Client) -> None:
+    one = client.interactions.create(agent="team", input="one")
+    two = client.interactions.create(agent="team", input="two", previous_interaction_id=one.id)
+    assert two.output_text == "heard 2: one | two"
+    three = client.interactions.create(agent="team", input="three", previous_interaction_id=two.id)
+    assert three.output_text == "heard 3: one | two | three"
+    fork = client.interactions.create(agent="team", input="other", previous_interaction_id=one.id)
+    assert fork.output_text == "heard 2: one | other"
+    started = client.interactions.create(agent="team", input="bg", previous_interaction_id=fork.id,
+                                         background=True)  # fmt: skip
+    done = wait_until(lambda: (i := client.interactions.get(started.id)).status == "completed" and i)
+    assert done.output_text == "heard 3: one | other | bg"

@@ -39,6 +39,7 @@ def samples_importable(monkeypatch: pytest.MonkeyPatch) -> None:
         ("x=agent_samples:sync_function", "make it async"),
         ("x=agent_samples:NOT_AN_AGENT", "is not an agent"),
         ("x=agent_samples:AgentContext", "is not an agent"),
+        ("x=agent_samples:lone_agent", "not a team"),
     ],
 )
 def test_a_bad_entry_fails_with_one_line_naming_it(entry: str, expected: str) -> None:

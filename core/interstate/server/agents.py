@@ -65,7 +65,6 @@ _UNCOMPILED = {("StateGraph", "langgraph."): "call .compile() on it (e.g. graph 
                ("Graph", "langgraph.")  : "call .compile() on it (e.g. graph = builder.compile())"}  # fmt: skip
 #: Kinds that are detected but cannot run as agents in this version.
 _NOT_YET = {
-    "autogen": "AutoGen teams and agents cannot run as agents on this server yet",
     "crewai": "CrewAI crews and flows cannot run as agents on this server yet",
 }
 _ENTRY_HELP = "use NAME=module:attr, e.g. --agent support=myapp.graphs:graph"
@@ -302,6 +301,13 @@ def _runner_for(name: str, kind: str, obj: Any) -> Agent:
         from interstate.langgraph.agent import LangGraphAgent  # the framework, only when used
 
         return LangGraphAgent(name, obj)
+    if kind == "autogen":
+        from interstate.autogen.agent import AutoGenAgent
+
+        try:
+            return AutoGenAgent(name, obj)
+        except ValueError as exc:
+            raise AgentRegistrationError(f"agent {name!r}: {exc}") from None
     raise AgentRegistrationError(f"agent {name!r}: {_NOT_YET.get(kind, 'unknown kind ' + kind)}")
 
 
