@@ -224,3 +224,15 @@ class Counter(BaseChatAgent):
 counter_team = RoundRobinGroupChat([Counter()], max_turns=1)
 #: A chat agent alone (a team is needed: refused at registration).
 lone_agent = Counter("lone")
+
+
+async def asks_the_caller(input_steps: list[dict[str, Any]], context: AgentContext) -> list[Any]:
+    """Calls a function it does not answer itself: the caller must (requires_action)."""
+    if context.previous_interaction_id is None:
+        return ["let me check", {"type": "function_call", "id": "ask-1", "name": "confirm", "arguments": {}}]
+    result = next(s for s in input_steps if s["type"] == "function_result")
+    return f"confirmed: {result['result']}"
+
+
+async def bad_output(input_steps: list[dict[str, Any]], context: AgentContext) -> Any:
+    return {"type": "no_such_step"}

@@ -29,6 +29,8 @@ ENTRIES = [
     "approval=agent_samples:approval_graph",
     "own-saver=agent_samples:own_checkpointer_graph",
     "team=agent_samples:counter_team",
+    "asks=agent_samples:asks_the_caller",
+    "bad-output=agent_samples:bad_output",
 ]
 
 
@@ -146,6 +148,23 @@ def test_an_agent_that_raises_fails_its_turn_with_the_reason(client: genai.Clien
     assert stored["status"] == "failed"
     assert "'broken'" in stored["errors"][0]["message"]
     assert "the agent broke" in stored["errors"][0]["message"]
+
+
+def test_a_call_the_agent_does_not_answer_requires_action(client: genai.Client) -> None:
+    asked = client.interactions.create(agent="asks", input="go")
+    assert asked.status == "requires_action"
+    call = asked.steps[-1]
+    assert isinstance(call, gi.FunctionCallStep) and call.name == "confirm"
+    answer = {"type": "function_result", "call_id": call.id, "name": "confirm", "result": "ok"}
+    done = client.interactions.create(agent="asks", input=[answer], previous_interaction_id=asked.id)
+    assert done.status == "completed" and done.output_text == "confirmed: ok"
+
+
+def test_an_agent_producing_no_step_fails_its_turn_saying_so(target: Target) -> None:
+    created = target.raw().post("/v1beta/interactions", json={"agent": "bad-output", "input": "x"}).json()
+    assert created["status"] == "failed"
+    assert "'bad-output'" in created["errors"][0]["message"]
+    assert "not a step" in created["errors"][0]["message"]
 
 
 # -- refused ------------------------------------------------------------------------------------

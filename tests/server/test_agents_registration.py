@@ -131,3 +131,19 @@ async def test_a_server_without_agents_lists_none(tmp_path: Path) -> None:
             assert response.json() == {"agents": []}
     finally:
         await service.close()
+
+
+def test_the_embedded_server_refuses_a_bad_entry_before_it_starts(tmp_path: Path) -> None:
+    from interstate.server.embedded import EmbeddedServer
+
+    url = f"sqlite:///{tmp_path}/e.db"
+    with pytest.raises(AgentRegistrationError, match="x=agent_samples:missing"):
+        EmbeddedServer.start(url, providers=registry(), agents=["x=agent_samples:missing"])
+    assert not (tmp_path / "e.db").exists()  # nothing was opened
+    server = EmbeddedServer.start(url, providers=registry(), agents=["echo=agent_samples:echo"])
+    try:
+        assert server.service.agents.listing() == [{"name": "echo", "kind": "function"}]
+        with pytest.raises(ValueError, match="other agents"):
+            EmbeddedServer.start(url, providers=server.service.providers, agents=["e=agent_samples:echo"])
+    finally:
+        server.close()

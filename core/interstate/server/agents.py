@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from interstate.errors import AgentRegistrationError
 from interstate.server.errors import invalid_argument, not_found
-from interstate.server.providers.base import Finish, ProviderItem, step_items
+from interstate.server.providers.base import ProviderItem, step_items
 from interstate.types import Step, UnknownStep
 
 if TYPE_CHECKING:
@@ -279,19 +279,20 @@ class FunctionAgent(Agent):
 
     kind = "function"
 
-    async def run(self, steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[ProviderItem]:
-        fn = self.target
-        if inspect.isasyncgenfunction(fn) or inspect.isasyncgenfunction(getattr(type(fn), "__call__", None)):
-            async for value in fn(steps, context):
-                for item in step_items(wire_step(value, self.name)):
-                    yield item
+    async def _values(self, steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[Any]:
+        produced = self.target(steps, context)
+        if inspect.isasyncgen(produced):
+            async for value in produced:
+                yield value
             return
-        result = await fn(steps, context)
-        values = [] if result is None else result if isinstance(result, (list, tuple)) else [result]
-        for value in values:
+        result = await produced
+        for value in [] if result is None else result if isinstance(result, (list, tuple)) else [result]:
+            yield value
+
+    async def run(self, steps: list[dict[str, Any]], context: AgentContext) -> AsyncIterator[ProviderItem]:
+        async for value in self._values(steps, context):
             for item in step_items(wire_step(value, self.name)):
                 yield item
-        yield Finish()
 
 
 def _runner_for(name: str, kind: str, obj: Any) -> Agent:
@@ -301,7 +302,7 @@ def _runner_for(name: str, kind: str, obj: Any) -> Agent:
         from interstate.langgraph.agent import LangGraphAgent  # the framework, only when used
 
         return LangGraphAgent(name, obj)
-    if kind == "autogen":
+    if kind == "autogen":  # crewai is refused before (resolve_agent)
         from interstate.autogen.agent import AutoGenAgent
 
         try:

@@ -178,8 +178,8 @@ class InteractionService:
             self.providers.resolve(request.model or "")  # 400 before anything is written
         record = await self._new_record(tenant, body, request, idempotency_key, inherit_config)
         if request.agent is not None:
-            parent = record.parent_id and await self.store.get(tenant, record.parent_id)
-            state = parent.provider_state if parent else None
+            parent = await self.store.get(tenant, record.parent_id) if record.parent_id else None
+            state = parent.provider_state if parent is not None else None
             check_agent_input(self.agents.resolve(request.agent), record.input, state)
         if request.store is False:
             return await self._run_unstored(record, stream=bool(request.stream))
