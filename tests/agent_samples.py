@@ -236,3 +236,36 @@ async def asks_the_caller(input_steps: list[dict[str, Any]], context: AgentConte
 
 async def bad_output(input_steps: list[dict[str, Any]], context: AgentContext) -> Any:
     return {"type": "no_such_step"}
+
+
+class Sleeper(BaseChatAgent):
+    """Works for a minute (cancel stops it); with $AGENT_SAMPLES_LOG set, only the first time."""
+
+    def __init__(self, name: str = "sleeper") -> None:
+        super().__init__(name, "sleeps")
+
+    @property
+    def produced_message_types(self) -> tuple[type, ...]:
+        return (TextMessage,)
+
+    async def on_messages(self, messages: Any, cancellation_token: Any) -> Response:
+        if "AGENT_SAMPLES_LOG" not in os.environ or _log("sleeper") == 1:
+            work = asyncio.ensure_future(asyncio.sleep(600))
+            cancellation_token.link_future(work)  # as AutoGen's model clients do: cancel stops it
+            await work
+        return Response(chat_message=TextMessage(content="woke up", source=self.name))
+
+    async def on_reset(self, cancellation_token: Any) -> None:
+        return None
+
+
+class LoggedCounter(Counter):
+    async def on_messages(self, messages: Any, cancellation_token: Any) -> Response:
+        _log("counter")
+        return await super().on_messages(messages, cancellation_token)
+
+
+#: Counts, then sleeps: for cancel.
+slow_team = RoundRobinGroupChat([Counter(), Sleeper()], max_turns=2)
+#: Counts (logged), then sleeps the first time: for kill -9.
+crash_team = RoundRobinGroupChat([LoggedCounter(), Sleeper()], max_turns=2)

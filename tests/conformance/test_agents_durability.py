@@ -25,15 +25,16 @@ def test_a_killed_server_resumes_agent_runs_langgraph_ones_without_rerunning_fin
     path = os.pathsep.join([str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = {"PYTHONPATH": path, "AGENT_SAMPLES_LOG": str(log)}
     args = ["--no-auth", "--provider", "scripted", "--agent", "two=agent_samples:two_steps",
-            "--agent", "fn=agent_samples:slow_once"]  # fmt: skip
+            "--agent", "fn=agent_samples:slow_once", "--agent", "team=agent_samples:crash_team"]  # fmt: skip
     db = tmp_path / "interstate.db"
     first = ServerProcess(db, args, tmp_path / "server1.log", env=env).start()
     try:
         sdk = Target("http", first.base_url, "any", auth=False).sdk()
         started = sdk.interactions.create(agent="two", input="go", background=True)
         function = sdk.interactions.create(agent="fn", input="go", background=True)
-        # The first node is checkpointed, the function is sleeping.
-        wait_until(lambda: {"second", "function"} <= set(log.read_text().split()))
+        team = sdk.interactions.create(agent="team", input="go", background=True)
+        # The first node is checkpointed, the function and the team's second agent are sleeping.
+        wait_until(lambda: {"second", "function", "sleeper"} <= set(log.read_text().split()))
         assert first.proc is not None
         first.proc.kill()  # SIGKILL: no shutdown, the lease stays with a dead process
         first.proc.wait()
@@ -48,12 +49,19 @@ def test_a_killed_server_resumes_agent_runs_langgraph_ones_without_rerunning_fin
         assert done.status == "completed", done
         assert texts(done) == ["first done", "second done"]
         lines = log.read_text().split()
-        assert [x for x in lines if x != "function"] == ["first", "second", "second"]  # first ran once
+        assert [x for x in lines if x in ("first", "second")] == ["first", "second", "second"]  # first ran once
         # A function agent has no checkpoints: it ran again from the start, and knew it.
         restarted = wait_until(lambda: (i := client.interactions.get(function.id)).status not in
                                ("queued", "in_progress") and i)  # fmt: skip
         assert restarted.status == "completed" and lines.count("function") == 2
         assert texts(restarted) == ["working", "done (resumed: True)"]  # the new run's steps only
+        # An AutoGen team starts over from its parent's state (none here): its first agent
+        # answers again.
+        team_done = wait_until(lambda: (i := client.interactions.get(team.id)).status not in
+                               ("queued", "in_progress") and i)  # fmt: skip
+        assert team_done.status == "completed"
+        assert texts(team_done) == ["heard 1: go", "woke up"]
+        assert log.read_text().split().count("counter") == 2
         again = client.interactions.create(agent="two", input="more", previous_interaction_id=started.id)
         assert again.status == "completed"
         target.close()

@@ -31,6 +31,7 @@ ENTRIES = [
     "team=agent_samples:counter_team",
     "asks=agent_samples:asks_the_caller",
     "bad-output=agent_samples:bad_output",
+    "slow-team=agent_samples:slow_team",
 ]
 
 
@@ -127,7 +128,9 @@ def test_a_background_agent_turn_completes(client: genai.Client) -> None:
     assert done.output_text == "echo: later (after None)"
 
 
-@pytest.mark.parametrize("agent, kept", [("slow", "started"), ("slow-graph", "heard 1: go")])
+@pytest.mark.parametrize(
+    "agent, kept", [("slow", "started"), ("slow-graph", "heard 1: go"), ("slow-team", "heard 1: go")]
+)
 def test_cancel_stops_a_running_agent_and_keeps_what_it_produced(
     client: genai.Client, agent: str, kept: str
 ) -> None:

@@ -19,6 +19,7 @@ import asyncio
 from typing import Any, AsyncIterator
 
 from autogen_agentchat.base import TaskResult, Team
+from autogen_core import CancellationToken
 
 from interstate.server.agents import Agent, AgentContext
 from interstate.server.providers.base import Finish, ProviderItem, step_items
@@ -58,6 +59,29 @@ def output_steps(item: Any) -> list[dict[str, Any]]:
     return [dict(step) for step in cv.chat_to_steps(item.dump())[0]]
 
 
+async def _cancellable(store: TeamStateStore, team: Team, task: str) -> AsyncIterator[Any]:
+    """``store.run_stream(team, task)``, stopped by a cancel of the caller within moments.
+
+    A team's ``run_stream`` waits, as it closes, for its runtime to go idle, i.e. for the agent
+    that is working to finish (which may take minutes): cancelling the consumer alone would wait
+    as long. So each item is awaited shielded, and a cancel first cancels the team's
+    ``CancellationToken``, which stops the working agent, then lets the stream close."""
+    token = CancellationToken()
+    items = store.run_stream(team, task=task, cancellation_token=token).__aiter__()
+    while True:
+        pending = asyncio.ensure_future(items.__anext__())
+        try:
+            item = await asyncio.shield(pending)
+        except StopAsyncIteration:
+            return
+        except asyncio.CancelledError:
+            token.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+            await items.aclose()
+            raise
+        yield item
+
+
 class AutoGenAgent(Agent):
     kind = "autogen"
 
@@ -91,7 +115,7 @@ class AutoGenAgent(Agent):
                 if not await store.load(self.team):
                     raise LookupError(f"the team state of the parent turn ({parent}) is gone")
                 store.fork_to(key)
-            async for item in store.run_stream(self.team, task=task):
+            async for item in _cancellable(store, self.team, task):
                 if isinstance(item, TaskResult):
                     continue
                 for step in output_steps(item):
