@@ -184,10 +184,10 @@ class LangGraphAgent(Agent):
         config: dict[str, Any] = {"configurable": self._thread(context),
                                   "metadata": {RUN_KEY: context.interaction_id}}  # fmt: skip
         async with self._graph(context) as graph:
-            if isinstance(graph_input, Command) and not context.resumed:
-                graph_input = await self._answering(graph, config, graph_input)
             resumed, replayed = await self._resume_point(graph, config, context)
             last: dict[str, Any] | None = None
+            if resumed is None and isinstance(graph_input, Command):
+                graph_input = await self._answering(graph, config, graph_input)
             if resumed is not None:  # go on from where the crashed attempt stopped
                 config["configurable"] = dict(resumed.config["configurable"])
                 graph_input, last = None, {"config": resumed.config, "values": resumed.values}
