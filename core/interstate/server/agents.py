@@ -1,5 +1,6 @@
-"""Agents of the user's own: a LangGraph graph, an AutoGen team, a CrewAI crew or an async
-function, served as ``agent="NAME"`` beside the model providers (docs/agents.md).
+"""Agents of the user's own: a LangGraph graph, an AutoGen team or an async function, served as
+``agent="NAME"`` beside the model providers (docs/agents.md); CrewAI crews and flows are
+detected, and refused until they can be served.
 
 An agent turns an agent turn into output steps the way a provider turns a model turn into them:
 it yields the provider items of ``providers.base`` (``OpenStep`` / ``Delta`` / ``CloseStep``, and
