@@ -12,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from interstate.client import Client
+    from interstate.server.agents import AgentRegistry
 
 app = typer.Typer(
     help="interstate: server-side Interaction state for LangGraph, CrewAI and AutoGen.",
@@ -113,6 +114,12 @@ def serve(
         help="Drop (and log) unknown fields of create bodies instead of refusing them with 400, "
         "for clients newer than this server.",
     ),
+    agent: Optional[List[str]] = typer.Option(
+        None, "--agent", envvar="INTERSTATE_AGENTS", metavar="NAME=module:attr",
+        help="Serve an agent of your own as agent=NAME: a compiled LangGraph graph, an AutoGen "
+        "team, an async function (input_steps, context) or a zero-argument factory of one, imported from "
+        "module (the current directory is on the path). Repeat, or comma-separate in the env var.",
+    ),
     log_level: str = typer.Option("info", envvar="INTERSTATE_LOG_LEVEL", help="uvicorn log level."),
 ) -> None:
     """Run the interstate server: the Interactions API over HTTP on a database you own."""
@@ -147,6 +154,7 @@ def serve(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    agents = _registered_agents(agent or [])
     from interstate._cli_checks import bind, probe_database
     from interstate.client import default_database_url
     from interstate.redact import RedactFilter, redact
@@ -160,7 +168,7 @@ def serve(
     async def open_service() -> InteractionService:
         return await InteractionService.open(
             url, registry, lease_seconds=lease_seconds, max_concurrency=max_concurrency,
-            lenient_requests=lenient_requests,
+            lenient_requests=lenient_requests, agents=agents,
         )
 
     application = create_app(
@@ -174,6 +182,43 @@ def serve(
         handler["filters"] = ["redact"]
     config = uvicorn.Config(application, log_level=log_level, log_config=log_config)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _registered_agents(specs: List[str]) -> "AgentRegistry":
+    """The agents of ``--agent`` entries; a bad one is one line on stderr and exit code 2."""
+    from interstate.errors import AgentRegistrationError
+    from interstate.server.agents import build_agents
+
+    try:
+        return build_agents(specs)
+    except AgentRegistrationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command(short_help="List the agents an interstate server serves.")
+def agents(
+    url: Optional[str] = typer.Option(
+        None, "--url", envvar="INTERSTATE_URL", metavar="URL",
+        help="The server, http://host:port (interstate serve). Default: $INTERSTATE_URL.",
+    ),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="INTERSTATE_API_KEY", help="API key for an interstate server."
+    ),
+) -> None:
+    """List the agents registered on a server (interstate serve --agent NAME=module:attr):
+    one line each, NAME and KIND."""
+    from interstate.client import Client
+
+    with _reported_errors():
+        with Client.from_url(url, api_key=api_key) as client:
+            client._require_extensions("listing agents")
+            listed = client._request("GET", "interstate/agents").json()
+    rows = listed.get("agents", []) if isinstance(listed, dict) else []
+    if not rows:
+        typer.echo("No agents are registered on this server (interstate serve --agent NAME=module:attr).")
+    for row in rows:
+        typer.echo(f"{row.get('name')}\t{row.get('kind')}")
 
 
 @contextlib.contextmanager

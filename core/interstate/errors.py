@@ -19,7 +19,8 @@ Hierarchy::
     │   └── InteractionFailedError    the turn was stored but its model call failed (or was
     │                                 cancelled): raised by the framework adapters
     ├── WaitTimeoutError              wait() reached its deadline (also a TimeoutError)
-    └── ExtensionNotSupportedError    an interstate extension was called on Google's endpoint
+    ├── ExtensionNotSupportedError    an interstate extension was called on Google's endpoint
+    └── AgentRegistrationError        a server's agent entry (--agent NAME=module:attr) is unusable
 
 Status errors carry the server's ``code`` and ``message`` from the Google-shaped body
 ``{"error": {"code": ..., "message": ...}}``; both the SDK schema (string ``code``) and Google's
@@ -56,6 +57,7 @@ __all__ = [
     "WaitTimeoutError",
     "ExtensionNotSupportedError",
     "DatabaseUnavailableError",
+    "AgentRegistrationError",
     "status_error_from_response",
 ]
 
@@ -266,6 +268,12 @@ class DatabaseUnavailableError(InterstateError):
         hint = ("check that PostgreSQL is running and the URL (host, port, user, password, "
                 "database) is right" if postgres else "use a writable SQLite file path")  # fmt: skip
         super().__init__(f"Cannot open the database {self.url}: {self.reason}; {hint}")
+
+
+class AgentRegistrationError(InterstateError, ValueError):
+    """An agent entry of a server (``--agent NAME=module:attr``, ``INTERSTATE_AGENTS``,
+    ``EmbeddedServer.start(agents=...)``) cannot be served: malformed, not importable, or not
+    an agent. The message is one line naming the entry and the fix; raised at start-up."""
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

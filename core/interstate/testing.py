@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import httpx
 
@@ -37,10 +37,14 @@ def free_port() -> int:
 class ServerProcess:
     """``interstate serve --db DB ARGS...`` on 127.0.0.1, its output appended to ``log``."""
 
-    def __init__(self, db: Path | str, args: Sequence[str], log: Path) -> None:
+    def __init__(
+        self, db: Path | str, args: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None
+    ) -> None:
         # A database URL (postgresql://...) stays as it is; Path() would fold its "//".
         self.db = db if isinstance(db, str) and "://" in db else Path(db)
         self.args, self.log = list(args), Path(log)
+        #: Variables set for the child on top of this process's environment.
+        self.env = dict(env or {})
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +64,8 @@ class ServerProcess:
                 "--log-level", "warning", *self.args,
             ]  # fmt: skip
             with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                             env={**os.environ, **self.env})  # fmt: skip
             if self._wait_healthy(timeout):
                 return self
             self.stop()

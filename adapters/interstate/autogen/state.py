@@ -123,6 +123,8 @@ class TeamStateStore:
         self._thread_ids: list[str] = []
         self._synced = False
         self._last_checkpoint: tuple[int, str | None] | None = None
+        #: A checkpoint another key's state ends on, which ``fork_to`` keeps as it is.
+        self._kept: str | None = None
         #: Chains read during the current load: turn id -> (chain, position in it).
         self._fetched: dict[str, tuple[list[ExtendedInteraction], int]] | None = None
 
@@ -231,6 +233,14 @@ class TeamStateStore:
             self._thread_ids = [book.get("id") for book, _ in await self._books(latest.id)]
         self._synced = True
 
+    def fork_to(self, key: str) -> None:
+        """Save from now on under ``key``, continuing the transcript of the state just
+        ``load``-ed (its messages are not stored again), whose checkpoint keeps its document:
+        loading the old key again gives that state again, so each key is a branch."""
+        if not key:
+            raise ValueError("fork_to needs a non-empty key")
+        self.key, self._kept, self._last_checkpoint = key, self._head, None
+
     # -- save ---------------------------------------------------------------------------
     async def save(self, team: Team, *, settled: bool = True, active: str | None = None) -> str:
         """Store the team's current state; returns the checkpoint's interaction id.
@@ -283,7 +293,7 @@ class TeamStateStore:
             previous_interaction_id=parent, input=steps or None, model=RECORD_MODEL,
             metadata=metadata,
         )  # fmt: skip
-        if self._head is not None:
+        if self._head is not None and self._head != self._kept:
             try:  # older checkpoints keep their messages only: no document, no key
                 await client.interstate.update_metadata(self._head, {DOC_KEY: None, TEAM_KEY: None})
             except Exception:  # pragma: no cover - harmless: load reads the newest only

@@ -220,6 +220,26 @@ async def delete_interaction(request: Request, service: InteractionService, tena
     return JSONResponse({})
 
 
+@endpoint
+async def list_agents(request: Request, service: InteractionService, tenant: str) -> Response:
+    """The agents registered on this server, as the SDK's ``agents.list`` reads them."""
+    names, token = service.agents.page(
+        request.query_params.get("page_size"), request.query_params.get("page_token")
+    )
+    out: dict[str, Any] = {"agents": [
+        {"id": name, "description": f"{service.agents.agents[name].kind} agent on this interstate server"}
+        for name in names]}  # fmt: skip
+    if token:
+        out["next_page_token"] = token
+    return JSONResponse(out)
+
+
+@endpoint
+async def list_interstate_agents(request: Request, service: InteractionService, tenant: str) -> Response:
+    """interstate: the registered agents with their kinds (``langgraph``, ``function``...)."""
+    return JSONResponse({"agents": service.agents.listing()})
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -276,6 +296,8 @@ def routes() -> list[Route]:
         Route(prefix + "/{interaction_id}", get_interaction, methods=["GET"]),
         Route(prefix + "/{interaction_id}", delete_interaction, methods=["DELETE"]),
         Route(prefix + "/{interaction_id}/cancel", cancel_interaction, methods=["POST"]),
+        Route("/{version}/agents", list_agents, methods=["GET"]),
+        Route("/{version}/interstate/agents", list_interstate_agents, methods=["GET"]),
         *extension_routes(endpoint),
         *search_routes(endpoint),
         Route("/healthz", health, methods=["GET"]),

@@ -27,6 +27,7 @@ from starlette.routing import Match, Route
 
 from interstate.errors import DatabaseUnavailableError, InterstateError
 from interstate.server.app import create_app, server_error
+from interstate.server.agents import build_agents
 from interstate.server.auth import Auth
 from interstate.server.store.batch import run_sync
 from interstate.server.providers import ProviderConfig, ProviderRegistry, build_registry
@@ -82,9 +83,14 @@ class EmbeddedServer:
         """The process's server for ``url``, started now with these providers if not running,
         and kept running until ``close`` (clients' leases come and go meanwhile).
 
-        Providers default to the environment (``ProviderConfig.from_env``). Raises ``ValueError``
-        if a server for ``url`` is already running with other explicit providers.
+        Providers default to the environment (``ProviderConfig.from_env``). ``agents`` (a
+        service option) serves the user's own agents as ``agent="NAME"``: ``{name: object}`` or
+        ``["NAME=module:attr", ...]`` (``interstate.server.agents``; a bad entry raises
+        ``AgentRegistrationError``). Raises ``ValueError`` if a server for ``url`` is already
+        running with other explicit providers or agents.
         """
+        if service_options.get("agents") is not None:
+            service_options["agents"] = build_agents(service_options["agents"])
         server = cls._get(url, providers, service_options)
         server.pinned = True
         return server
@@ -108,6 +114,12 @@ class EmbeddedServer:
                 if providers is not None and providers is not server.service.providers:
                     raise ValueError(
                         f"An embedded server for {url} is already running with other providers; "
+                        "close it first (EmbeddedServer.close) or reuse it"
+                    )
+                agents = service_options.get("agents")
+                if agents is not None and agents is not server.service.agents:
+                    raise ValueError(
+                        f"An embedded server for {url} is already running with other agents; "
                         "close it first (EmbeddedServer.close) or reuse it"
                     )
                 return server

@@ -467,7 +467,8 @@ _PAGE_TOKEN = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/")
 def _page_size(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    # isascii: "²".isdigit() is true, and int("²") raises (a 500 instead of this 400).
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise invalid_argument(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(value)
 

@@ -123,16 +123,25 @@ def request_schemas(ref: str) -> dict[str, Any]:
     body = _strict(top, CreateInteractionRequest)
     properties = body["properties"]
     # The rules between fields (``CreateInteractionRequest.check``, ``service.parse_create``):
-    # a model (agents run only on Google's endpoint), so no agent_config; no continuation token;
-    # background only for a stored interaction.
+    # a model or one of this server's agents (an unknown one is a 404), never both; no
+    # agent_config (this server's agents take none); generation_config and cached_content only
+    # with a model; an agent turn is stored; no continuation token; background only for a
+    # stored interaction.
     components.update(params.record_schemas(properties, properties["agent_config"]))
-    properties["agent"] = properties["agent_config"] = {"type": "null"}
-    properties["continuation_token"] = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}
-    body["required"] = sorted({*body.get("required", []), "model"})
+    name = {"type": "string", "minLength": 1}
+    none = {"type": "null"}
+    properties["model"] = {"anyOf": [name, none], "title": "Model"}
+    properties["agent"] = {"anyOf": [name, none], "title": "Agent"}
+    properties["agent_config"] = none
+    properties["continuation_token"] = {"anyOf": [none, {"type": "string", "maxLength": 0}]}
+    properties["labels"] = {"anyOf": [{"$ref": ref + "InterstateLabels"}, none]}
+    body["oneOf"] = [
+        {"required": ["model"], "properties": {"model": name, "agent": none}},
+        {"required": ["agent"], "properties": {"agent": name, "model": none, "generation_config": none,
+                                               "cached_content": none, "store": {"not": {"const": False}}}},
+    ]  # fmt: skip
     body["not"] = {"required": ["store", "background"],
                    "properties": {"store": {"const": False}, "background": {"const": True}}}
-    properties["model"] = {"type": "string", "minLength": 1, "title": "Model"}
-    properties["labels"] = {"anyOf": [{"$ref": ref + "InterstateLabels"}, {"type": "null"}]}
     components["CreateInteractionRequest"] = body
     components[_REQUEST + _QUOTE] = {
         "type": "object",
@@ -180,6 +189,13 @@ def openapi_document() -> dict[str, Any]:
             "post": _op("Cancel a queued or running interaction", ref + "Interaction",
                         params=[interaction_id],
                         description="A finished interaction is not cancelled: 400 FAILED_PRECONDITION."),
+        },
+        "/{version}/agents": {
+            "get": _op("List the agents registered on this server", obj, params=[
+                param("page_size", PAGE_SIZE), _param("page_token"), _param("parent")]),
+        },
+        "/{version}/interstate/agents": {
+            "get": _op("interstate: the registered agents and their kinds", obj),
         },
         "/{version}/interstate/record": {
             "post": _op("interstate: record turns without calling a model", obj,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 from interstate.redact import redact
+from interstate.server.agents import AgentContext, AgentRegistry, settled_status
 from interstate.server.errors import ServiceError
 from interstate.server.history import DEFAULT_MAX_BYTES, ChainView, HistoryCache
 from interstate.server.providers.base import (
@@ -22,6 +23,7 @@ from interstate.server.providers.base import (
     Finish,
     ModelTurn,
     OpenStep,
+    ProviderItem,
     ProviderRegistry,
 )
 from interstate.server.render import closing_events, event_id, interaction_summary
@@ -133,6 +135,12 @@ async def closing_after_stored(store: Store, record: InteractionRecord) -> list[
     ]
 
 
+def started_before(record: InteractionRecord) -> bool:
+    """Whether an earlier run of this turn started (and was interrupted): ``attempts`` counts
+    claims, and a foreground turn ran before its first one."""
+    return record.attempts > (1 if record.background else 0)
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -140,9 +148,11 @@ class TurnRunner:
         providers: ProviderRegistry,
         *,
         history_cache_bytes: int = DEFAULT_MAX_BYTES,
+        agents: AgentRegistry | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
+        self.agents = agents if agents is not None else AgentRegistry()
         #: What each turn is shown of its chain, kept across turns (``history``).
         self.history = HistoryCache(store, max_bytes=history_cache_bytes)
         self.hub = EventHub()
@@ -211,8 +221,7 @@ class TurnRunner:
         reader resuming with ``last_event_id`` from the earlier run gets the restart and the
         new run, never the new run's text spliced after the old one's."""
         stored = await self.store.events_after(record.id, 0)
-        # attempts counts claims; a foreground turn ran before its first one.
-        ran_before = stored or record.attempts > (1 if record.background else 0)
+        ran_before = stored or started_before(record)
         marker = None
         if ran_before:
             after = (stored[-1].seq if stored else 0) + MAX_PENDING_EVENTS
@@ -231,27 +240,14 @@ class TurnRunner:
         finish, error = Finish(), None
         above: ChainView | None = None
         try:
-            provider = self.providers.resolve(record.model or "")
             above = await self.history.above(record)
-            turn = ModelTurn(
-                interaction_id=record.id,
-                model=record.model or "",
-                history=list(above.history),
-                input=record.input,
-                system_instruction=record.config.get("system_instruction"),
-                tools=record.config.get("tools"),
-                generation_config=record.config.get("generation_config"),
-                response_format=record.config.get("response_format"),
-                depth=record.depth,
-                parent_provider_state=above.provider_state,
-                history_json_chars=above.size,
-            )
+            items = self._items(record, above)
             await emit({"event_type": "interaction.created", "interaction": interaction_summary(record)})
             await emit(
                 {"event_type": "interaction.status_update", "interaction_id": record.id,
                  "status": "in_progress"}
             )  # fmt: skip
-            async for item in provider.generate(turn):
+            async for item in items:
                 if isinstance(item, OpenStep):
                     index += 1
                     accumulator.start(index, item.step)
@@ -264,8 +260,11 @@ class TurnRunner:
                     await emit({"event_type": "step.stop", "index": index})
                 elif isinstance(item, Finish):
                     finish = item
-            calls = any(s.get("type") == "function_call" for s in accumulator.steps)
-            record.status = finish.status or ("requires_action" if calls else "completed")
+            if record.agent is not None:
+                record.status = finish.status or settled_status(accumulator.steps)
+            else:
+                calls = any(s.get("type") == "function_call" for s in accumulator.steps)
+                record.status = finish.status or ("requires_action" if calls else "completed")
         except asyncio.CancelledError:
             if record.id not in self._cancel_requested:
                 # Shutting down: hand the turn back (status unchanged, lease released).
@@ -279,9 +278,10 @@ class TurnRunner:
             record.status = "failed"
             record.errors = [{"code": exc.code, "message": exc.message}]
         except Exception as exc:  # a provider bug must fail the turn, not leave it running
-            log.exception("model turn %s failed", record.id)
+            log.exception("turn %s failed", record.id)
+            what = f"The agent {record.agent!r}" if record.agent else "The model provider"
             record.status = "failed"
-            record.errors = [{"code": "INTERNAL", "message": redact(f"The model provider failed: {exc!r}")}]
+            record.errors = [{"code": "INTERNAL", "message": redact(f"{what} failed: {exc!r}")}]
         self._settling.add(record.id)  # no await since the provider ended: cancel() sees it
         record.steps, record.usage, record.updated = accumulator.steps, finish.usage, time.time()
         record.provider_state = finish.provider_state
@@ -289,6 +289,36 @@ class TurnRunner:
         if stored and await asyncio.shield(self._finish(record, closing)) and above is not None:
             self.history.remember(record, above)
         return TurnOutcome(record, error)
+
+    def _items(self, record: InteractionRecord, above: ChainView) -> AsyncIterator[ProviderItem]:
+        """The turn's output items: from its agent (``agents``) or its model's provider."""
+        if record.agent is not None:
+            context = AgentContext(
+                agent=record.agent,
+                interaction_id=record.id,
+                previous_interaction_id=record.parent_id,
+                root_interaction_id=record.root_id,
+                tenant=record.tenant,
+                history=list(above.history),
+                parent_state=above.provider_state,
+                resumed=started_before(record),
+                _clients=self.agents.client,
+            )
+            return self.agents.resolve(record.agent).run(record.input, context)
+        turn = ModelTurn(
+            interaction_id=record.id,
+            model=record.model or "",
+            history=list(above.history),
+            input=record.input,
+            system_instruction=record.config.get("system_instruction"),
+            tools=record.config.get("tools"),
+            generation_config=record.config.get("generation_config"),
+            response_format=record.config.get("response_format"),
+            depth=record.depth,
+            parent_provider_state=above.provider_state,
+            history_json_chars=above.size,
+        )
+        return self.providers.resolve(record.model or "").generate(turn)
 
     async def _finish(self, record: InteractionRecord, closing: list[StoredEvent]) -> bool:
         """Store the final state; False if the turn was settled (or deleted) from elsewhere

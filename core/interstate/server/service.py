@@ -6,6 +6,8 @@ Semantics (documented in docs/server.md):
 * ``store=false`` turns run but are never written; they cannot be fetched or used as a parent.
 * Stored turns always run as tasks holding a lease (see ``runner``/``worker``), so neither a
   dropped request nor a crash leaves them in progress; ``background=true`` just returns at once.
+* ``agent="NAME"`` runs an agent registered on this server (``agents``, docs/agents.md) in the
+  same way as a model turn; an unknown name is a 404 before anything is written.
 * ``cancel`` applies to queued and in-progress turns; anything else is a 400.
 * ``delete`` removes one interaction; children keep working (their history skips it).
 * Extension: with ``inherit_config`` (header ``x-interstate-inherit-config: true``) a turn takes
@@ -23,6 +25,7 @@ from typing import Any, AsyncIterator
 
 from pydantic import ValidationError
 
+from interstate.server.agents import AgentSpecs, build_agents, check_agent_input
 from interstate.server.errors import (
     failed_precondition,
     invalid_argument,
@@ -81,12 +84,18 @@ class InteractionService:
         max_attempts: int = 3,
         history_cache_bytes: int = DEFAULT_MAX_BYTES,
         lenient_requests: bool = False,
+        agents: AgentSpecs = None,
     ) -> None:
         self.store = store
+        #: The user's own agents (``agent="NAME"``), run beside the providers (``agents``).
+        self.agents = build_agents(agents)
+        self.agents.attach(self)
         #: Drop and log unknown request fields instead of refusing them (``strict``).
         self.lenient_requests = lenient_requests
         self.providers = providers
-        self.runner = TurnRunner(store, providers, history_cache_bytes=history_cache_bytes)
+        self.runner = TurnRunner(
+            store, providers, history_cache_bytes=history_cache_bytes, agents=self.agents
+        )
         self.owner = new_owner_id()
         self.worker = BackgroundWorker(
             self.runner,
@@ -103,6 +112,7 @@ class InteractionService:
         """Open the store at ``url`` and start a service on it (call inside its event loop)."""
         from interstate.server.store import open_store
 
+        options["agents"] = build_agents(options.get("agents"))  # a bad entry opens nothing
         service = cls(await open_store(url), providers, **options)
         await service.start()
         return service
@@ -125,14 +135,21 @@ class InteractionService:
         except (ValidationError, ValueError) as exc:
             raise invalid_argument(validation_message(exc)) from None
         if request.agent is not None:
-            raise invalid_argument(
-                f"Agent {request.agent!r} is not available on an interstate server; "
-                "pass model=... (agents run only on Google's endpoint)"
-            )
+            self.agents.resolve(request.agent)  # 404 naming it, before anything is written
+            if request.agent_config is not None:
+                raise invalid_argument(
+                    "agent_config configures Google's own agents; the agents of this server "
+                    "take none (their code is their configuration): drop agent_config"
+                )
         if request.continuation_token:
             raise invalid_argument(
                 "continuation_token is not supported: interstate servers never return "
                 "requires_continuation, so there is nothing to continue"
+            )
+        if request.store is False and request.agent is not None:
+            raise invalid_argument(
+                "store=false is not available for agent turns: an agent's framework state "
+                "lives in the store with its turns; drop store=false"
             )
         if request.store is False and request.background:
             raise invalid_argument("background=true needs a stored interaction; drop store=false")
@@ -157,8 +174,13 @@ class InteractionService:
             existing = await self.store.get_by_idempotency_key(tenant, idempotency_key)
             if existing is not None:
                 return await self._respond(existing, stream=bool(request.stream), background=True)
-        self.providers.resolve(request.model or "")  # 400 before anything is written
+        if request.agent is None:
+            self.providers.resolve(request.model or "")  # 400 before anything is written
         record = await self._new_record(tenant, body, request, idempotency_key, inherit_config)
+        if request.agent is not None:
+            parent = await self.store.get(tenant, record.parent_id) if record.parent_id else None
+            state = parent.provider_state if parent is not None else None
+            check_agent_input(self.agents.resolve(request.agent), record.input, state)
         if request.store is False:
             return await self._run_unstored(record, stream=bool(request.stream))
         try:
@@ -208,6 +230,7 @@ class InteractionService:
             root_id=parent.root_id if parent else interaction_id,
             depth=parent.depth + 1 if parent else 0,
             model=request.model,
+            agent=request.agent,
             config=config,
             input=steps,
             labels=dict(request.labels or {}),

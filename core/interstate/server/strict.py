@@ -11,7 +11,7 @@ APIs answer (400 ``INVALID_ARGUMENT``):
   'generation_config': Cannot find field.`` (at any depth: tools, steps, content, ...);
 * a value outside an enumeration of the reference (``ENUMS``), or a ``type`` tag no variant of a
   union has: ``Invalid value at 'service_tier' ("ultra"); expected one of: ...``;
-* a bad label: ``Invalid value at 'labels.<key>': ...``; an empty ``model``.
+* a bad label: ``Invalid value at 'labels.<key>': ...``; an empty ``model`` or ``agent``.
 
 Open or closed, decided per union (docs/spec-coverage.md): every union of a *request* is closed
 (the server can only serve what it knows), except interstate's own input block
@@ -406,13 +406,18 @@ def check_create_body(body: Any, *, lenient: bool = False) -> Any:
     """The create body to run, or a 400 ``ServiceError`` naming the first problem's path.
 
     ``lenient``: unknown names are dropped (from a copy) and unknown values kept, each logged;
-    an empty ``model``, bad labels and unmappable deprecated fields are refused either way."""
+    an empty ``model`` or ``agent``, bad labels and unmappable deprecated fields are refused either way."""
     if not isinstance(body, dict):
         return body  # the model refuses it with its own message
     if body.get("model") == "":
         raise invalid_argument(
             "Invalid value at 'model' (\"\"); name the model that should answer, e.g. "
             '"model": "gemini-3-flash-preview" (a model the server\'s providers serve)'
+        )
+    if body.get("agent") == "":
+        raise invalid_argument(
+            "Invalid value at 'agent' (\"\"); name an agent registered on this server "
+            "(GET /v1beta/interstate/agents lists them), or pass model=..."
         )
     body = map_deprecated(body)
     walker = _Walker(lenient=False)
