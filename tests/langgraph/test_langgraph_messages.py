@@ -102,3 +102,11 @@ def test_decoded_messages_are_what_the_constructor_makes(message: BaseMessage) -
     first.response_metadata["k"] = 1
     getattr(first, "tool_calls", []).append({"name": "g", "args": {}, "id": "c2"})
     assert _pydantic_state(second) == _pydantic_state(built)
+
+
+@pytest.mark.parametrize("packed", [pack_uuid(str(uuid.uuid4())), pack_uuid("not-a-uuid"), "=", "=" * 22,
+                                    "x" * 21, "-" * 22, "6lwdZFniPvi2tvG6YSgON!", "6lwdZFniPvi2tvG6YSgONW", ""])  # fmt: skip
+def test_unpacks_says_whether_unpack_uuid_decodes(packed: str) -> None:
+    from interstate.langgraph._codec import unpacks
+
+    assert unpacks(packed) == (unpack_uuid(packed) is not None)
