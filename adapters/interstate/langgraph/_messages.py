@@ -333,22 +333,44 @@ def _plain(side: dict[str, Any]) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _prototype(cls: type[BaseMessage], with_id: bool) -> BaseMessage:
+def _prototype(cls: type[BaseMessage], with_id: bool) -> tuple[Any, ...]:
     """A message made by the class's constructor with the keywords the slow path passes (so the
-    same fields count as set), whose content and id ``_plain_message`` replaces."""
+    same fields count as set), taken apart for ``_plain_message``: its fields (atoms, and
+    the empty dicts and lists that each copy gets afresh), the fields set, its extra. A class
+    whose defaults hold anything else gets the prototype itself, copied by ``fresh_message``."""
     extra: dict[str, Any] = {"tool_calls": []} if cls is AIMessage else {}
-    return cls(content="", **extra, **({"id": "-"} if with_id else {}))
+    message = cls(content="", **extra, **({"id": "-"} if with_id else {}))
+    fields = message.__dict__
+    empties = tuple((k, type(v)) for k, v in fields.items() if type(v) in (dict, list) and not v)
+    atoms = all(type(v) in _ATOMS for k, v in fields.items() if (k, type(v)) not in empties)
+    given = message.__pydantic_extra__
+    if not atoms or given or message.__pydantic_private__ is not None:
+        return (message,)
+    return dict(fields), empties, frozenset(message.__pydantic_fields_set__), given
 
 
 def _plain_message(cls: type[BaseMessage], content: str, side: dict[str, Any]) -> BaseMessage:
     """``cls(content=content, id=side["i"])`` for a ``_plain`` side record, without pydantic's
-    validation: a copy of the class's prototype with the two strings put in. Validating a
-    string content and a string id changes neither, and a cold read of a long thread makes
-    thousands of these (the constructor is most of a rebuild's time per message)."""
-    new = fresh_message(_prototype(cls, "i" in side))
-    new.__dict__["content"] = content
+    validation: the class's prototype with the two strings put in. Validating a string
+    content and a string id changes neither, and a cold read of a long thread makes thousands
+    of these (the constructor is most of a rebuild's time per message)."""
+    prototype = _prototype(cls, "i" in side)
+    if len(prototype) == 1:
+        new = fresh_message(prototype[0])
+        fields = new.__dict__
+    else:
+        base, empties, given, extra = prototype
+        fields = base.copy()
+        for key, kind in empties:
+            fields[key] = kind()
+        new = _new_object(cls)
+        _set_attribute(new, "__dict__", fields)
+        _set_attribute(new, "__pydantic_fields_set__", set(given))
+        _set_attribute(new, "__pydantic_extra__", None if extra is None else {})
+        _set_attribute(new, "__pydantic_private__", None)
+    fields["content"] = content
     if "i" in side:
-        new.__dict__["id"] = side["i"]
+        fields["id"] = side["i"]
     return new
 
 
