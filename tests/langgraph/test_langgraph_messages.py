@@ -79,3 +79,34 @@ def test_ids_and_hashes() -> None:
     assert unpack_uuid(pack_uuid("not-a-uuid")) == "not-a-uuid"
     a, b = HumanMessage("a", id="1"), AIMessage("b", id="2")
     assert chain_hash([a, b]) == chain_hash([b], chain_hash([a])) != chain_hash([b, a])
+
+
+def _pydantic_state(message: BaseMessage) -> tuple[object, ...]:
+    return (type(message), message.__dict__, message.__pydantic_fields_set__,
+            message.__pydantic_extra__, message.__pydantic_private__)  # fmt: skip
+
+
+@pytest.mark.parametrize("message", [HumanMessage("hi", id="h1"), HumanMessage(""), HumanMessage("x", id=""),
+                                     AIMessage("hello", id="a1"), AIMessage(""), AIMessage("ok", id="a2"),
+                                     AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c1"}], id="a3")])  # fmt: skip
+def test_decoded_messages_are_what_the_constructor_makes(message: BaseMessage) -> None:
+    """The plain-message path (no pydantic validation) builds exactly the constructor's object:
+    the same fields, the same fields counted as set, nothing shared between two decodes."""
+    kwargs = {"tool_calls": message.tool_calls} if isinstance(message, AIMessage) else {}
+    built = type(message)(content=message.content, **kwargs,
+                          **({"id": message.id} if message.id is not None else {}))  # fmt: skip
+    steps, side = message_to_steps(message)
+    first, second = steps_to_message(steps, side), steps_to_message(steps, side)
+    assert _pydantic_state(first) == _pydantic_state(built)
+    first.additional_kwargs["k"] = 1
+    first.response_metadata["k"] = 1
+    getattr(first, "tool_calls", []).append({"name": "g", "args": {}, "id": "c2"})
+    assert _pydantic_state(second) == _pydantic_state(built)
+
+
+@pytest.mark.parametrize("packed", [pack_uuid(str(uuid.uuid4())), pack_uuid("not-a-uuid"), "=", "=" * 22,
+                                    "x" * 21, "-" * 22, "6lwdZFniPvi2tvG6YSgON!", "6lwdZFniPvi2tvG6YSgONW", ""])  # fmt: skip
+def test_unpacks_says_whether_unpack_uuid_decodes(packed: str) -> None:
+    from interstate.langgraph._codec import unpacks
+
+    assert unpacks(packed) == (unpack_uuid(packed) is not None)

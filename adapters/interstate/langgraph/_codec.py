@@ -85,13 +85,21 @@ def pack_uuid(value: str) -> str:
     return base64.b64encode(parsed.bytes).decode("ascii")[:22].translate(_TO_SORTED)
 
 
+def unpacks(packed: str) -> bool:
+    """Whether ``unpack_uuid(packed)`` is not None, without decoding (a cold read checks the
+    parent of every checkpoint of a chain, and needs only the head's ids)."""
+    if packed.startswith("="):
+        return True
+    return len(packed) == 22 and _ALPHABET_SET.issuperset(packed) and packed[-1] in _LAST
+
+
 @functools.lru_cache(maxsize=8192)
 def unpack_uuid(packed: str) -> str | None:
     """The UUID string ``pack_uuid`` packed (cached: a cold read unpacks every checkpoint id
     of a chain, and a thread's ids come back on every read)."""
     if packed.startswith("="):
         return packed[1:]
-    if len(packed) != 22 or not _ALPHABET_SET.issuperset(packed) or packed[-1] not in _LAST:
+    if not unpacks(packed):
         return None
     hexed = base64.b64decode(packed.translate(_FROM_SORTED) + "==").hex()
     return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"

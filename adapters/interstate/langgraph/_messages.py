@@ -286,10 +286,12 @@ def steps_to_message(
             return messages_from_dict([raw])[0]
         return (serde or _default_serde()).loads_typed((raw[0], base64.b64decode(raw[1])))
     cls = _CLASSES[side_type(side, steps)]
-    fields = _fields_of(side)
     if issubclass(cls, AIMessage):
         return ai_message_from_steps(steps, side, cls=cls)
     step = steps[0] if steps else {}
+    if cls is HumanMessage and _plain(side):
+        return _plain_message(HumanMessage, _content_of(step.get("content") or [], side), side)
+    fields = _fields_of(side)
     if issubclass(cls, ToolMessage):
         result = step.get("result", "")
         content = _content_of(result, side) if isinstance(result, list) else result
@@ -309,6 +311,8 @@ def ai_message_from_steps(
     ``additional_kwargs`` when a chat model put it there)."""
     if len(steps) == 1 and steps[0].get("type") == "model_output":  # the common case
         items = steps[0].get("content") or []
+        if cls is AIMessage and _plain(side):
+            return _plain_message(AIMessage, _content_of(items, side), side)
         return cls(content=_content_of(items, side), tool_calls=[], **_fields_of(side))
     items: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
@@ -320,6 +324,54 @@ def ai_message_from_steps(
             calls.append({"name": step.get("name", ""), "args": _copy_tree(step.get("arguments") or {}),
                           "id": step.get("id"), "type": "tool_call"})  # fmt: skip
     return cls(content=_content_of(items, side), tool_calls=calls, **_fields_of(side))
+
+
+def _plain(side: dict[str, Any]) -> bool:
+    """Whether a side record says no more than the message id (a string): the message is its
+    class's defaults plus text content and that id (see ``_plain_message``)."""
+    return not side or (len(side) == 1 and type(side.get("i")) is str)
+
+
+@functools.lru_cache(maxsize=8)
+def _prototype(cls: type[BaseMessage], with_id: bool) -> tuple[Any, ...]:
+    """A message made by the class's constructor with the keywords the slow path passes (so the
+    same fields count as set), taken apart for ``_plain_message``: its fields (atoms, and
+    the empty dicts and lists that each copy gets afresh), the fields set, its extra. A class
+    whose defaults hold anything else gets the prototype itself, copied by ``fresh_message``."""
+    extra: dict[str, Any] = {"tool_calls": []} if cls is AIMessage else {}
+    message = cls(content="", **extra, **({"id": "-"} if with_id else {}))
+    fields = message.__dict__
+    empties = tuple((k, type(v)) for k, v in fields.items() if type(v) in (dict, list) and not v)
+    atoms = all(type(v) in _ATOMS for k, v in fields.items() if (k, type(v)) not in empties)
+    given = message.__pydantic_extra__
+    if not atoms or given or message.__pydantic_private__ is not None:
+        return (message,)
+    return dict(fields), empties, frozenset(message.__pydantic_fields_set__), given
+
+
+def _plain_message(cls: type[BaseMessage], content: str, side: dict[str, Any]) -> BaseMessage:
+    """``cls(content=content, id=side["i"])`` for a ``_plain`` side record, without pydantic's
+    validation: the class's prototype with the two strings put in. Validating a string
+    content and a string id changes neither, and a cold read of a long thread makes thousands
+    of these (the constructor is most of a rebuild's time per message)."""
+    prototype = _prototype(cls, "i" in side)
+    if len(prototype) == 1:
+        new = fresh_message(prototype[0])
+        fields = new.__dict__
+    else:
+        base, empties, given, extra = prototype
+        fields = base.copy()
+        for key, kind in empties:
+            fields[key] = kind()
+        new = _new_object(cls)
+        _set_attribute(new, "__dict__", fields)
+        _set_attribute(new, "__pydantic_fields_set__", set(given))
+        _set_attribute(new, "__pydantic_extra__", None if extra is None else {})
+        _set_attribute(new, "__pydantic_private__", None)
+    fields["content"] = content
+    if "i" in side:
+        fields["id"] = side["i"]
+    return new
 
 
 def messages_to_steps(

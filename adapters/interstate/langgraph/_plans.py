@@ -154,7 +154,8 @@ class SaverCore(WritePlans, MaintenancePlans):
         turns: dict[str, Stored] = {}
         for stored in path:  # the model turns the checkpoints continue, first
             for side in stored.book.get("s") or []:
-                turn_id = (side.get("g") or [None])[0]
+                source = side.get("g")
+                turn_id = source[0] if source else None
                 if turn_id is None or turn_id in turns:
                     continue
                 turn = known.get(turn_id) or self.turns.get(turn_id)

@@ -128,23 +128,35 @@ def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None,
     """The full skeleton: ``v``, ``ts``, ``channel_versions``, ``versions_seen``,
     ``updated_channels`` and ``x`` (other keys, still encoded). Without ``with_ts``, ``ts``
     is left out where ``us`` says it (for a checkpoint that is only the next one's parent)."""
-    stored = _names(stored, unpack_name, unpack_names)
+    # Only the keys read here are unpacked (``_names`` would copy the whole record, messages
+    # and all, for every checkpoint of a chain a cold read rebuilds).
+    get = stored.get
     if "cv" in stored:
-        versions = dict(stored.get("cv") or {})
-        seen = {k: dict(v) for k, v in (stored.get("vs") or {}).items()}
+        versions = unpack_names(get("cv") or {})
+        seen = {unpack_name(node): unpack_names(v) for node, v in (get("vs") or {}).items()}
         changed = list(versions)
     elif parent is not None:
         old = parent["channel_versions"]
-        versions = {k: v for k, v in old.items() if k not in stored.get("cr", ())}
+        removed = get("cr")
+        if removed:
+            gone = {unpack_name(name) for name in removed}
+            versions = {k: v for k, v in old.items() if k not in gone}
+        else:
+            versions = dict(old)
         if "cn" in stored:
             following = _next_int(old)
-            delta = {k: following for k in stored["cn"]}
+            delta = {unpack_name(k): following for k in stored["cn"]}
         else:
-            delta = stored.get("cd") or {}
+            delta = unpack_names(get("cd") or {})
         versions.update(delta)
         changed = list(delta)
-        seen = {k: v for k, v in parent["versions_seen"].items() if k not in stored.get("vr", ())}
-        seen.update(stored.get("vd") or {})
+        dropped = get("vr")
+        if dropped:
+            gone = {unpack_name(name) for name in dropped}
+            seen = {k: v for k, v in parent["versions_seen"].items() if k not in gone}
+        else:
+            seen = dict(parent["versions_seen"])
+        seen.update({unpack_name(node): unpack_names(v) for node, v in (get("vd") or {}).items()})
     else:
         raise LookupError("a checkpoint stored as a delta needs its parent checkpoint, which is gone")
     if "d" in stored:
@@ -155,9 +167,9 @@ def expand_skeleton(stored: dict[str, Any], parent: dict[str, Any] | None,
     else:
         micros = stored.get("t")
     ts = stored.get("ts", "") if micros is None else _int_to_ts(micros) if with_ts else None
-    updated = stored.get("u")
+    updated = get("u")
     if updated is not None:
-        updated = [changed[c] if type(c) is int else c for c in updated]
+        updated = [changed[c] if type(c) is int else unpack_name(c) for c in updated]
     return {
         "v": stored.get("v", 4),
         "ts": ts,

@@ -21,7 +21,8 @@ from langchain_core.messages import BaseMessage
 
 from interstate.client._extensions import batch_call, chain_call, get_call, list_call, refs_call
 
-from ._codec import BOOK, Lookup, decode_value, encode_checkpoint_id, ref_name, unpack_names, unpack_uuid
+from ._codec import (BOOK, Lookup, decode_value, encode_checkpoint_id, ref_name, unpack_names,
+                     unpack_uuid, unpacks)
 from ._messages import ai_message_from_steps, chain_hash, fresh_message, step_count, steps_to_message
 from ._skeleton import expand_skeleton
 
@@ -215,18 +216,26 @@ class Namespace:
     def parent_iid(self, stored: Stored) -> str | None:
         if "p" not in stored.book:  # the parent is the previous interaction (a packed uuid)
             parent = stored.parent
-            if not parent or parent.startswith("=") or self._decode(parent) is None:
+            if not parent or parent.startswith("=") or not self._decodes(parent):
                 return None
             return parent
         parent = self.parent_id(stored)
         return self.iid(parent) if parent else None
 
+    def _own(self, iid: str) -> str | None:
+        """``iid`` without this namespace's suffix, or None if it lacks it."""
+        if not self.suffix:
+            return iid
+        return iid[: -len(self.suffix)] if iid.endswith(self.suffix) else None
+
+    def _decodes(self, iid: str) -> bool:
+        """Whether ``_decode(iid)`` is not None (without decoding)."""
+        own = self._own(iid)
+        return own is not None and len(own) == 22 and unpacks(own)
+
     def _decode(self, iid: str) -> str | None:
-        if self.suffix:
-            if not iid.endswith(self.suffix):
-                return None
-            iid = iid[: -len(self.suffix)]
-        return unpack_uuid(iid) if len(iid) == 22 else None
+        own = self._own(iid)
+        return unpack_uuid(own) if own is not None and len(own) == 22 else None
 
     @classmethod
     def of_ref(cls, ref: "RefInfo") -> "Namespace":
