@@ -32,6 +32,7 @@ EXEMPT_MESSAGES = (
     "last_event_id is only valid with stream=true",  # query x query
     "is not an event id of interaction",  # query x path
     "Name refs (name=..., repeatable) or a prefix",  # name or prefix: one of two parameters
+    "contradicts response_format's mime_type",  # a deprecated field against its replacement
 )
 
 

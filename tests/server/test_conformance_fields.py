@@ -132,6 +132,8 @@ UNKNOWN_TYPES: list[tuple[str, dict[str, Any]]] = [
         "transcription_config": {"mode": {"type": "fuzzy"}}})),
     ("input.type", body(input={"type": "hologram", "text": ""})),  # one bare content block
     ("input.type", body(input={"text": "no type"})),
+    ("input[0].content[0].type", content({"type": {}, "text": "a tag that is an object"})),
+    ("input[1].type", steps({"type": ["user_input"]})),
     ("input[0].type", body(input=[{"content": []}])),
 ]
 

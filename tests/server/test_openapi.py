@@ -68,6 +68,17 @@ def test_the_create_schema_refuses_what_the_server_refuses(sent: dict[str, Any])
     assert not create_body_validator().is_valid(sent)
 
 
+def test_a_stored_interaction_with_its_input_steps_matches_the_response_schema() -> None:
+    """Open unions overlap (a step is also an unknown content block), so responses use anyOf."""
+    document = openapi_document()
+    interaction = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/Interaction", "components": document["components"]})
+    got = {"id": "v1_x", "status": "completed", "object": "interaction", "model": "m",
+           "input": [{"type": "user_input", "content": [{"type": "text", "text": "hi"}]}],
+           "steps": [{"type": "model_output", "content": [{"type": "text", "text": "hello"}]}]}
+    assert list(interaction.iter_errors(got)) == []
+
+
 def test_response_schemas_stay_open() -> None:
     schemas = openapi_document()["components"]["schemas"]
     assert schemas["Interaction"].get("additionalProperties") is True

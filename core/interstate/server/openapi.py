@@ -21,7 +21,7 @@ from interstate.server import openapi_params as params
 from interstate.server.openapi_params import (
     EVENT_ID, FILTER, IDEMPOTENCY_KEY, PAGE_SIZE, PAGE_TOKEN, bounded_name, choice, param,
 )
-from interstate.server.strict import FORMAT_TYPES, enum_for
+from interstate.server.strict import ENUMS, FORMAT_TYPES, enum_for
 from interstate.types import (
     CreateInteractionRequest,
     ErrorBody,
@@ -31,7 +31,8 @@ from interstate.types import (
 _REQUEST = "Request."
 _QUOTE = "InterstateQuote"
 #: Values of an enum that the server refuses (``strict.map_deprecated``), so the schema omits them.
-_SERVED_ENUMS = {"response_modalities": FORMAT_TYPES}
+_SERVED_ENUMS = {"response_modalities": FORMAT_TYPES,
+                 "response_mime_type": ENUMS[("TextResponseFormat", "mime_type")]}
 
 
 #: One server-sent event: its ``data`` is the JSON text of an Interactions API event.
@@ -156,6 +157,17 @@ def request_schemas(ref: str) -> dict[str, Any]:
     return _close(components, ref)
 
 
+def _overlapping(schema: Any) -> Any:
+    """``schema`` with every ``oneOf`` made an ``anyOf``: a response's unions are open (an
+    ``Unknown*`` member takes any tag), so a value can match a known member and the unknown one,
+    which ``oneOf`` forbids (a list of steps also reads as a list of unknown content blocks)."""
+    if isinstance(schema, list):
+        return [_overlapping(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {("anyOf" if key == "oneOf" else key): _overlapping(value) for key, value in schema.items()}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     ref = "#/components/schemas/"
@@ -164,7 +176,7 @@ def openapi_document() -> dict[str, Any]:
     )
     interaction_id = _param("interaction_id", "path", required=True)
     any_object = {"type": "object", "additionalProperties": True}
-    components = {**schemas.get("$defs", {}), **request_schemas(ref), **params.components(),
+    components = {**_overlapping(schemas.get("$defs", {})), **request_schemas(ref), **params.components(),
                   "AnyObject": any_object}
     obj = ref + "AnyObject"
     boolean = {"type": "boolean"}

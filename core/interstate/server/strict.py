@@ -249,13 +249,13 @@ class _Walker:
             by_tag[tag] = Annotated[(inner, *rest)] if rest else inner
         pick = discriminator.discriminator
         models = all(isinstance(m, type) and issubclass(m, BaseModel) for m in by_tag.values())
-        if models and isinstance(value, dict) and value.get("type") is None:
+        if models and isinstance(value, dict) and not isinstance(value.get("type"), str):
             return self.unknown_variant(value, by_tag, path)  # no default variant: name it
         try:
             tag = pick(value) if callable(pick) else value.get(pick)
         except (ValueError, AttributeError):
             return  # a shape the model itself refuses, with its own message
-        member = by_tag.get(tag)
+        member = by_tag.get(tag) if isinstance(tag, str) else None
         if isinstance(member, type) and issubclass(member, UnknownVariant):
             if isinstance(value, dict):
                 self.unknown_variant(value, by_tag, path)
