@@ -265,7 +265,7 @@ class _Walker:
 
     def unknown_variant(self, value: dict[str, Any], by_tag: dict[str, Any], path: str) -> None:
         tag = value.get("type")
-        if tag in EXTENSION_CONTENT_TYPES:  # interstate's own input block (quotes.py checks it)
+        if isinstance(tag, str) and tag in EXTENSION_CONTENT_TYPES:  # interstate's own input block (quotes.py checks it)
             for key in sorted(value.keys() - QUOTE_FIELDS):
                 self.unknown(value, key, path)
             self.quote(value, path)

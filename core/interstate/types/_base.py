@@ -89,7 +89,7 @@ def open_union(*variants: type[BaseModel], unknown: type[BaseModel], key: str = 
         tag = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
         if isinstance(value, BaseModel) and not isinstance(value, tuple(tags.values())):
             return _UNKNOWN_TAG
-        return tag if tag in tags else _UNKNOWN_TAG
+        return tag if isinstance(tag, str) and tag in tags else _UNKNOWN_TAG
 
     members = tuple(Annotated[v, Tag(t)] for t, v in tags.items())
     members += (Annotated[unknown, Tag(_UNKNOWN_TAG)],)

@@ -36,6 +36,8 @@ def _item_kind(item: Any) -> _Kind:
         tag = getattr(item, "type", None)
     else:
         return "unknown"
+    if not isinstance(tag, str):  # a tag that is an object or a list names no type
+        tag = None
     if tag in STEP_TYPES:
         return "step"
     if tag in CONTENT_TYPES or tag in EXTENSION_CONTENT_TYPES:
