@@ -274,3 +274,10 @@ async def test_bodies_read_at_once_share_a_budget(service: InteractionService) -
         release.set()
         assert [r.status_code for r in await asyncio.gather(*held)] == [200] * 8
     assert app.state.body_budget.used == 0
+
+
+async def test_a_query_parameter_without_a_name_is_refused(http: httpx.AsyncClient) -> None:
+    created = await http.post(f"{V}/record", json={"input": "x"})
+    for path in (f"/v1beta/interactions/{created.json()['id']}?include_input=false&=null",
+                 f"{V}/interactions?=1"):  # fmt: skip
+        assert "without a name" in assert_refused(await http.get(path))["message"]

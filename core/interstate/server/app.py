@@ -170,6 +170,8 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             if not _VERSION.match(version):
                 raise not_found(f"Unknown API version {version!r}; use v1 or v1beta")
             tenant = request.app.state.auth.tenant_for(request)
+            if any(not name for name, _ in request.query_params.multi_items()):
+                raise invalid_argument("The query has a parameter without a name (&=...)")
             return await handler(request, request.app.state.service, tenant)
         except ServiceError as exc:
             return error_response(exc)
