@@ -281,3 +281,10 @@ async def test_a_query_parameter_without_a_name_is_refused(http: httpx.AsyncClie
     for path in (f"/v1beta/interactions/{created.json()['id']}?include_input=false&=null",
                  f"{V}/interactions?=1"):  # fmt: skip
         assert "without a name" in assert_refused(await http.get(path))["message"]
+
+
+async def test_a_nul_in_a_search_or_delete_filter_is_refused(http: httpx.AsyncClient) -> None:
+    for route in ("search", "delete"):
+        for body in ({"metadata": {"k": "\u0000"}}, {"metadata_any": {"k": ["\u0000"]}},
+                     {"metadata_prefix": {"k": "a\u0000"}}):  # fmt: skip
+            assert "NUL" in assert_refused(await http.post(f"{V}/{route}", json=body))["message"]

@@ -131,6 +131,8 @@ def _slice(block: dict[str, Any], text: str) -> str:
         value = block.get(name, default)
         if value is None:
             value = default
+        if type(value) is float and value.is_integer():  # JSON has one number type
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid_argument(f"interstate_quote {name} must be an integer, got {value!r}")
         bounds.append(value)

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from interstate.server.errors import ServiceError, invalid_argument, not_found
-from interstate.server.inputs import integral_floats
+from interstate.server.inputs import check_stored_json, integral_floats
 from interstate.server.service import InteractionService
 from interstate.server.store.base import VectorQuery
 from interstate.server.vectors import json_path
@@ -87,6 +87,8 @@ def parse_query(body: Any, *, vector_allowed: bool = True) -> VectorQuery:
             json_path(key)
     except ValueError as exc:
         raise invalid_argument(str(exc)) from None
+    check_stored_json({"metadata": metadata, "metadata_prefix": prefixes, "metadata_any": any_of},
+                      "metadata filters")  # PostgreSQL's jsonb cannot hold a NUL
     if not all(isinstance(v, str) for v in prefixes.values()):
         raise invalid_argument("metadata_prefix values must be strings")
     if not all(isinstance(v, list) for v in any_of.values()):

@@ -298,7 +298,8 @@ class _Walker:
                 "interstate_quote names a stored interaction by its id")))  # fmt: skip
         for name in ("start", "end"):
             bound = value.get(name)
-            if bound is not None and (type(bound) is not int or bound < 0):
+            whole = type(bound) is int or (type(bound) is float and bound.is_integer())
+            if bound is not None and (not whole or bound < 0):
                 self.problems.append(Problem("value", (
                     f"Invalid value at '{at}{name}' ({_shown(bound)}); expected an integer >= 0")))
 
