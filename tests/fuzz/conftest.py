@@ -32,20 +32,27 @@ def examples() -> int:
 
 
 @pytest.fixture(scope="session")
-def fuzz_postgres() -> Iterator[str]:
-    """A database of its own on a throw-away PostgreSQL server (or on
-    ``$INTERSTATE_TEST_POSTGRES_URL``'s server, dropped afterwards)."""
+def fuzz_postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL server (or ``$INTERSTATE_TEST_POSTGRES_URL``'s server)."""
+    with throwaway_postgres("INTERSTATE_TEST_POSTGRES_URL", fast=True) as admin:
+        yield admin
+
+
+@pytest.fixture(scope="module")
+def fuzz_postgres(fuzz_postgres_server: str) -> Iterator[str]:
+    """A database of its own for each test module (the API fuzz's rows never reach the store
+    property tests), dropped afterwards."""
     import psycopg
 
-    with throwaway_postgres("INTERSTATE_TEST_POSTGRES_URL", fast=True) as admin:
-        name = f"interstate_fuzz_{uuid.uuid4().hex[:8]}"
+    admin = fuzz_postgres_server
+    name = f"interstate_fuzz_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield urlunsplit(urlsplit(admin)._replace(path="/" + name))
+    finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-        try:
-            yield urlunsplit(urlsplit(admin)._replace(path="/" + name))
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 @dataclass
